@@ -1,0 +1,89 @@
+//! The command line: `serve`, `keys create`, `keys rotate-signing`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Config;
+
+/// Waybill fulfils orders for personalized digital products.
+#[derive(Debug, Parser)]
+#[command(name = "waybill", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Manage API keys and token signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// Flags of `serve`; each also reads `WAYBILL_<FLAG>`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub data: DataArg,
+    /// Address to listen on.
+    #[arg(long, env = "WAYBILL_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Base URL of buyer links (default: http://<listen address>).
+    #[arg(long, env = "WAYBILL_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// SMTP server for buyer e-mails, e.g. smtp://127.0.0.1:25 (default: write mail to the log).
+    #[arg(long, env = "WAYBILL_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// Sender of buyer e-mails.
+    #[arg(long, env = "WAYBILL_MAIL_FROM")]
+    pub mail_from: Option<String>,
+    /// The shop's name, shown to buyers.
+    #[arg(long, env = "WAYBILL_SHOP_NAME")]
+    pub shop_name: Option<String>,
+}
+
+/// The data directory flag shared by every command.
+#[derive(Debug, Args)]
+pub struct DataArg {
+    /// Directory of the database and keys.
+    #[arg(long = "data", env = "WAYBILL_DATA", default_value = "./waybill-data")]
+    pub dir: PathBuf,
+}
+
+/// Key management.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create an API key; prints it as the last line (the server must be stopped).
+    Create {
+        /// A name to recognise the key by.
+        name: String,
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// Make a new token signing key active; links already sent stay valid.
+    RotateSigning {
+        #[command(flatten)]
+        data: DataArg,
+    },
+}
+
+impl ServeArgs {
+    /// The configuration these flags describe (not yet validated).
+    pub fn config(&self) -> Config {
+        let mut config = Config::new(self.data.dir.clone(), self.listen);
+        config.public_url = self.public_url.clone();
+        config.smtp_url = self.smtp_url.clone();
+        if let Some(from) = &self.mail_from {
+            config.mail_from = from.clone();
+        }
+        if let Some(name) = &self.shop_name {
+            config.shop_name = name.clone();
+        }
+        config
+    }
+}

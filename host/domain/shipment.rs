@@ -1,0 +1,453 @@
+//! Digital shipments and their state machine; "prepared" is final.
+//!
+//! ```text
+//! awaiting_payment → in_preparation → prepared → delivered
+//!        ↘               ↘                ↘          ↘
+//!         cancelled ←─────┘            revoked ←──────┘
+//! ```
+//!
+//! A shipment's content (files, items) can change only while it is
+//! `in_preparation`. The fields live in [`ShipmentData`], which the store
+//! reads and writes whole, but every change goes through a method on
+//! [`Shipment`], and each method checks the state first.
+
+use super::{Buyer, ITEMS_PER_SHIPMENT_MAX, ProductKind, ProductTerms, Timestamp};
+
+/// Where a shipment stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ShipmentStatus {
+    AwaitingPayment,
+    InPreparation,
+    Prepared,
+    Delivered,
+    Cancelled,
+    Revoked,
+}
+
+impl ShipmentStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [ShipmentStatus; 6] = [
+        ShipmentStatus::AwaitingPayment,
+        ShipmentStatus::InPreparation,
+        ShipmentStatus::Prepared,
+        ShipmentStatus::Delivered,
+        ShipmentStatus::Cancelled,
+        ShipmentStatus::Revoked,
+    ];
+
+    /// The wire and storage name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShipmentStatus::AwaitingPayment => "awaiting_payment",
+            ShipmentStatus::InPreparation => "in_preparation",
+            ShipmentStatus::Prepared => "prepared",
+            ShipmentStatus::Delivered => "delivered",
+            ShipmentStatus::Cancelled => "cancelled",
+            ShipmentStatus::Revoked => "revoked",
+        }
+    }
+
+    /// Parses the wire and storage name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// Whether the shipment has been prepared (and so its content is frozen).
+    pub fn is_prepared(self) -> bool {
+        matches!(
+            self,
+            ShipmentStatus::Prepared | ShipmentStatus::Delivered | ShipmentStatus::Revoked
+        )
+    }
+}
+
+/// A file as delivered: content id plus what the buyer sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRef {
+    /// BLAKE3 hex of the content.
+    pub id: String,
+    pub name: String,
+    pub size: u64,
+    pub content_type: String,
+}
+
+/// Where a shipment's file came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileSource {
+    /// Attached by the seller or a shop system.
+    Upload,
+    /// Produced by the product's plugin.
+    Plugin,
+    /// One of the product's own files.
+    Product,
+}
+
+impl FileSource {
+    /// The wire and storage name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileSource::Upload => "upload",
+            FileSource::Plugin => "plugin",
+            FileSource::Product => "product",
+        }
+    }
+
+    /// Parses the wire and storage name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "upload" => Some(FileSource::Upload),
+            "plugin" => Some(FileSource::Plugin),
+            "product" => Some(FileSource::Product),
+            _ => None,
+        }
+    }
+}
+
+/// A file in a shipment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShipmentFile {
+    pub file: FileRef,
+    pub source: FileSource,
+}
+
+/// A text item: a license number, a voucher code, a contract number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextItem {
+    /// Unique within the shipment.
+    pub id: String,
+    pub label: String,
+    pub value: String,
+}
+
+/// The buyer's download link as issued when the shipment was prepared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownloadLink {
+    /// The token's own id (its `jti`): only the current link opens the shipment.
+    pub token_id: String,
+    /// The signed token itself.
+    pub token: String,
+    pub expires_at: Timestamp,
+}
+
+/// Delivery state of the buyer notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NotificationStatus {
+    /// Nothing was ever enqueued.
+    #[default]
+    None,
+    /// Enqueued and not yet accepted by the mail server.
+    Pending,
+    /// Accepted by the mail server (or written to the log).
+    Sent,
+}
+
+impl NotificationStatus {
+    /// The wire and storage name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationStatus::None => "none",
+            NotificationStatus::Pending => "pending",
+            NotificationStatus::Sent => "sent",
+        }
+    }
+
+    /// Parses the wire and storage name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "none" => Some(NotificationStatus::None),
+            "pending" => Some(NotificationStatus::Pending),
+            "sent" => Some(NotificationStatus::Sent),
+            _ => None,
+        }
+    }
+}
+
+/// What the seller sees of the buyer notification.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Notification {
+    pub status: NotificationStatus,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub sent_at: Option<Timestamp>,
+}
+
+/// Every field of a shipment, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShipmentData {
+    pub id: String,
+    pub order_id: String,
+    pub kind: ProductKind,
+    pub status: ShipmentStatus,
+    pub buyer: Buyer,
+    /// Which lines of the order this shipment delivers.
+    pub line_indexes: Vec<u32>,
+    pub product_skus: Vec<String>,
+    pub terms: ProductTerms,
+    pub auto_prepare: bool,
+    pub files: Vec<ShipmentFile>,
+    pub items: Vec<TextItem>,
+    /// Sequence for the next item id.
+    pub next_item_seq: u32,
+    pub created_at: Timestamp,
+    pub paid_at: Option<Timestamp>,
+    pub prepared_at: Option<Timestamp>,
+    pub delivered_at: Option<Timestamp>,
+    pub cancelled_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+    pub waiver_accepted_at: Option<Timestamp>,
+    pub token: Option<DownloadLink>,
+    pub notification: Notification,
+}
+
+/// A refused shipment operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ShipmentError {
+    /// The shipment is prepared: its content is final.
+    AlreadyPrepared,
+    /// The operation does not apply in the shipment's current state.
+    InvalidState {
+        action: &'static str,
+        status: ShipmentStatus,
+    },
+    /// Nothing to deliver: no files and no items.
+    Empty,
+    /// No item with that id on this shipment.
+    ItemNotFound,
+    /// The shipment already carries the most items allowed.
+    TooManyItems,
+}
+
+impl std::fmt::Display for ShipmentError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ShipmentError::AlreadyPrepared => f.write_str(
+                "the shipment is already prepared; prepared is final and its content can no longer change",
+            ),
+            ShipmentError::InvalidState { action, status } => write!(
+                f,
+                "cannot {action} a shipment that is {}",
+                status.as_str().replace('_', " ")
+            ),
+            ShipmentError::Empty => f.write_str(
+                "the shipment has no files and no items; attach something before preparing it",
+            ),
+            ShipmentError::ItemNotFound => f.write_str("the shipment has no item with that id"),
+            ShipmentError::TooManyItems => write!(
+                f,
+                "a shipment carries at most {ITEMS_PER_SHIPMENT_MAX} items"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ShipmentError {}
+
+/// A digital shipment; see the module docs for its states.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shipment(ShipmentData);
+
+impl Shipment {
+    /// Rebuilds a shipment from its stored fields.
+    pub fn from_data(data: ShipmentData) -> Self {
+        Shipment(data)
+    }
+
+    /// Read access to every field.
+    pub fn data(&self) -> &ShipmentData {
+        &self.0
+    }
+
+    /// The stored fields, for writing back.
+    pub fn into_data(self) -> ShipmentData {
+        self.0
+    }
+
+    /// The current status.
+    pub fn status(&self) -> ShipmentStatus {
+        self.0.status
+    }
+
+    /// Whether there is anything to deliver.
+    pub fn has_content(&self) -> bool {
+        !self.0.files.is_empty() || !self.0.items.is_empty()
+    }
+
+    fn refuse(&self, action: &'static str) -> ShipmentError {
+        if self.0.status.is_prepared() {
+            ShipmentError::AlreadyPrepared
+        } else {
+            ShipmentError::InvalidState {
+                action,
+                status: self.0.status,
+            }
+        }
+    }
+
+    fn ensure_editable(&self, action: &'static str) -> Result<(), ShipmentError> {
+        if self.0.status == ShipmentStatus::InPreparation {
+            Ok(())
+        } else {
+            Err(self.refuse(action))
+        }
+    }
+
+    /// The order was paid: preparation can start.
+    pub fn start_preparation(&mut self, now: Timestamp) -> Result<(), ShipmentError> {
+        match self.0.status {
+            ShipmentStatus::AwaitingPayment => {
+                self.0.status = ShipmentStatus::InPreparation;
+                self.0.paid_at = Some(now);
+                Ok(())
+            }
+            _ => Err(self.refuse("start preparing")),
+        }
+    }
+
+    /// Adds a text item; returns its id.
+    pub fn add_item(&mut self, label: String, value: String) -> Result<String, ShipmentError> {
+        self.ensure_editable("add an item to")?;
+        if self.0.items.len() >= ITEMS_PER_SHIPMENT_MAX {
+            return Err(ShipmentError::TooManyItems);
+        }
+        let id = format!("it{}", self.0.next_item_seq);
+        self.0.next_item_seq += 1;
+        self.0.items.push(TextItem {
+            id: id.clone(),
+            label,
+            value,
+        });
+        Ok(id)
+    }
+
+    /// Removes a text item.
+    pub fn remove_item(&mut self, item_id: &str) -> Result<(), ShipmentError> {
+        self.ensure_editable("remove an item from")?;
+        let before = self.0.items.len();
+        self.0.items.retain(|item| item.id != item_id);
+        if self.0.items.len() == before {
+            return Err(ShipmentError::ItemNotFound);
+        }
+        Ok(())
+    }
+
+    /// Attaches a file.
+    pub fn attach_file(&mut self, file: ShipmentFile) -> Result<(), ShipmentError> {
+        self.ensure_editable("attach a file to")?;
+        self.0.files.push(file);
+        Ok(())
+    }
+
+    /// Marks the shipment prepared: final. Freezes the content, records the
+    /// download link and marks the buyer notification pending (the caller
+    /// enqueues it in the same transaction).
+    pub fn prepare(&mut self, now: Timestamp, link: DownloadLink) -> Result<(), ShipmentError> {
+        self.ensure_editable("prepare")?;
+        if !self.has_content() {
+            return Err(ShipmentError::Empty);
+        }
+        self.0.status = ShipmentStatus::Prepared;
+        self.0.prepared_at = Some(now);
+        self.0.token = Some(link);
+        self.0.notification = Notification {
+            status: NotificationStatus::Pending,
+            ..Notification::default()
+        };
+        Ok(())
+    }
+
+    /// Cancels a shipment that was not prepared yet.
+    pub fn cancel(&mut self, now: Timestamp) -> Result<(), ShipmentError> {
+        match self.0.status {
+            ShipmentStatus::AwaitingPayment | ShipmentStatus::InPreparation => {
+                self.0.status = ShipmentStatus::Cancelled;
+                self.0.cancelled_at = Some(now);
+                Ok(())
+            }
+            _ => Err(self.refuse("cancel")),
+        }
+    }
+
+    /// Blocks downloads of a prepared shipment (refund, chargeback). Revoking
+    /// twice is a no-op. Nothing is un-prepared.
+    pub fn revoke(&mut self, now: Timestamp) -> Result<(), ShipmentError> {
+        match self.0.status {
+            ShipmentStatus::Prepared | ShipmentStatus::Delivered => {
+                self.0.status = ShipmentStatus::Revoked;
+                self.0.revoked_at = Some(now);
+                Ok(())
+            }
+            ShipmentStatus::Revoked => Ok(()),
+            status => Err(ShipmentError::InvalidState {
+                action: "revoke",
+                status,
+            }),
+        }
+    }
+
+    /// Checks that the buyer notification may be sent again, and marks it pending.
+    pub fn resend(&mut self) -> Result<(), ShipmentError> {
+        match self.0.status {
+            ShipmentStatus::Prepared | ShipmentStatus::Delivered => {
+                self.0.notification.status = NotificationStatus::Pending;
+                Ok(())
+            }
+            status => Err(ShipmentError::InvalidState {
+                action: "resend the notification of",
+                status,
+            }),
+        }
+    }
+
+    /// Whether the buyer must still confirm the withdrawal-right waiver.
+    pub fn waiver_pending(&self) -> bool {
+        self.0.terms.requires_withdrawal_waiver && self.0.waiver_accepted_at.is_none()
+    }
+
+    /// Records the buyer's confirmation of the withdrawal-right waiver (once).
+    pub fn accept_waiver(&mut self, now: Timestamp) -> Result<(), ShipmentError> {
+        match self.0.status {
+            ShipmentStatus::Prepared | ShipmentStatus::Delivered => {
+                if self.0.waiver_accepted_at.is_none() {
+                    self.0.waiver_accepted_at = Some(now);
+                }
+                Ok(())
+            }
+            status => Err(ShipmentError::InvalidState {
+                action: "accept the waiver for",
+                status,
+            }),
+        }
+    }
+
+    /// The buyer received the content: the first time moves it to delivered.
+    /// Returns whether anything changed.
+    pub fn mark_delivered(&mut self, now: Timestamp) -> Result<bool, ShipmentError> {
+        match self.0.status {
+            ShipmentStatus::Prepared => {
+                self.0.status = ShipmentStatus::Delivered;
+                self.0.delivered_at = Some(now);
+                Ok(true)
+            }
+            ShipmentStatus::Delivered => Ok(false),
+            status => Err(ShipmentError::InvalidState {
+                action: "deliver",
+                status,
+            }),
+        }
+    }
+
+    /// Records the outcome of one notification delivery attempt.
+    pub fn record_notification_attempt(&mut self, now: Timestamp, outcome: Result<(), String>) {
+        let n = &mut self.0.notification;
+        n.attempts += 1;
+        match outcome {
+            Ok(()) => {
+                n.status = NotificationStatus::Sent;
+                n.sent_at = Some(now);
+                n.last_error = None;
+            }
+            Err(error) => n.last_error = Some(error),
+        }
+    }
+}

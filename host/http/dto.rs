@@ -1,0 +1,433 @@
+//! The JSON shapes of the API, and their conversion from and to domain types.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use utoipa::ToSchema;
+
+use crate::domain::{Order, Product, Shipment, TextItem};
+
+/// RFC 3339, UTC.
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&Rfc3339)
+        .expect("timestamps in range format")
+}
+
+fn opt_time(t: Option<OffsetDateTime>) -> Option<String> {
+    t.map(rfc3339)
+}
+
+/// `PUT /api/v1/products/{sku}` body.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductRequest {
+    pub name: String,
+    /// `standard` or `personalized`.
+    pub kind: String,
+    #[serde(default)]
+    pub files: Vec<String>,
+    /// Static text every shipment of the product gets.
+    #[serde(default)]
+    pub items: Vec<ItemRequest>,
+    #[serde(default)]
+    pub plugin: Option<PluginBody>,
+    #[serde(default)]
+    pub auto_prepare: bool,
+    /// Completed downloads allowed per file; `null` for unlimited. Default 5.
+    #[serde(default = "default_download_limit")]
+    pub download_limit: Option<u32>,
+    #[serde(default = "default_link_ttl_hours")]
+    pub link_ttl_hours: u32,
+    #[serde(default)]
+    pub requires_withdrawal_waiver: bool,
+}
+
+fn default_download_limit() -> Option<u32> {
+    Some(5)
+}
+
+fn default_link_ttl_hours() -> u32 {
+    720
+}
+
+/// A product's plugin and its configuration.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PluginBody {
+    pub name: String,
+    #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
+    pub config: Value,
+}
+
+fn empty_object() -> Value {
+    Value::Object(Default::default())
+}
+
+/// A product as answered.
+#[derive(Serialize, ToSchema)]
+pub struct ProductResponse {
+    pub sku: String,
+    pub name: String,
+    pub kind: &'static str,
+    pub files: Vec<String>,
+    pub items: Vec<ItemBody>,
+    pub plugin: Option<PluginBody>,
+    pub auto_prepare: bool,
+    pub download_limit: Option<u32>,
+    pub link_ttl_hours: u32,
+    pub requires_withdrawal_waiver: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&Product> for ProductResponse {
+    fn from(p: &Product) -> Self {
+        ProductResponse {
+            sku: p.sku.clone(),
+            name: p.name.clone(),
+            kind: p.kind.as_str(),
+            files: p.files.iter().map(|f| f.id.clone()).collect(),
+            items: p
+                .items
+                .iter()
+                .map(|(label, value)| ItemBody {
+                    label: label.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
+            plugin: p.plugin.as_ref().map(|pl| PluginBody {
+                name: pl.name.clone(),
+                config: serde_json::from_str(&pl.config_json).unwrap_or_else(|_| empty_object()),
+            }),
+            auto_prepare: p.auto_prepare,
+            download_limit: p.terms.download_limit,
+            link_ttl_hours: p.terms.link_ttl_hours,
+            requires_withdrawal_waiver: p.terms.requires_withdrawal_waiver,
+            created_at: rfc3339(p.created_at),
+            updated_at: rfc3339(p.updated_at),
+        }
+    }
+}
+
+/// A text item as submitted.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemRequest {
+    pub label: String,
+    pub value: String,
+}
+
+/// A text item without id (product items, buyer view).
+#[derive(Serialize, ToSchema)]
+pub struct ItemBody {
+    pub label: String,
+    pub value: String,
+}
+
+/// A shipment's text item.
+#[derive(Serialize, ToSchema)]
+pub struct ItemResponse {
+    pub id: String,
+    pub label: String,
+    pub value: String,
+}
+
+impl From<&TextItem> for ItemResponse {
+    fn from(i: &TextItem) -> Self {
+        ItemResponse {
+            id: i.id.clone(),
+            label: i.label.clone(),
+            value: i.value.clone(),
+        }
+    }
+}
+
+/// The buyer of an order.
+#[derive(Deserialize, Serialize, ToSchema, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct BuyerBody {
+    pub email: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+/// `POST /api/v1/orders` body.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderRequest {
+    pub external_id: String,
+    pub buyer: BuyerBody,
+    pub lines: Vec<LineRequest>,
+}
+
+/// One order line as submitted.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LineRequest {
+    pub sku: String,
+    pub quantity: u32,
+    /// The buyer's options (a dedication, a name to print).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub options: Option<serde_json::Map<String, Value>>,
+}
+
+/// `POST /api/v1/orders/{id}/payment` body.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentRequest {
+    pub reference: String,
+}
+
+/// An order line as answered.
+#[derive(Serialize, ToSchema)]
+pub struct LineResponse {
+    pub sku: String,
+    pub quantity: u32,
+    #[schema(value_type = Object)]
+    pub options: Value,
+    pub kind: &'static str,
+    pub name: String,
+}
+
+/// A recorded payment.
+#[derive(Serialize, ToSchema)]
+pub struct PaymentResponse {
+    pub reference: String,
+    pub paid_at: String,
+}
+
+/// A shipment in a list or an order.
+#[derive(Serialize, ToSchema)]
+pub struct ShipmentSummary {
+    pub id: String,
+    pub order_id: String,
+    pub status: &'static str,
+    pub buyer: BuyerBody,
+    pub product_skus: Vec<String>,
+    pub created_at: String,
+}
+
+impl From<&Shipment> for ShipmentSummary {
+    fn from(s: &Shipment) -> Self {
+        let d = s.data();
+        ShipmentSummary {
+            id: d.id.clone(),
+            order_id: d.order_id.clone(),
+            status: d.status.as_str(),
+            buyer: BuyerBody {
+                email: d.buyer.email.clone(),
+                name: d.buyer.name.clone(),
+            },
+            product_skus: d.product_skus.clone(),
+            created_at: rfc3339(d.created_at),
+        }
+    }
+}
+
+/// An order as answered.
+#[derive(Serialize, ToSchema)]
+pub struct OrderResponse {
+    pub id: String,
+    pub external_id: String,
+    pub status: &'static str,
+    pub buyer: BuyerBody,
+    pub lines: Vec<LineResponse>,
+    pub payment: Option<PaymentResponse>,
+    pub shipments: Vec<ShipmentSummary>,
+    pub created_at: String,
+}
+
+impl OrderResponse {
+    pub fn new(order: &Order, shipments: &[Shipment]) -> Self {
+        OrderResponse {
+            id: order.id.clone(),
+            external_id: order.external_id.clone(),
+            status: order.status.as_str(),
+            buyer: BuyerBody {
+                email: order.buyer.email.clone(),
+                name: order.buyer.name.clone(),
+            },
+            lines: order
+                .lines
+                .iter()
+                .map(|l| LineResponse {
+                    sku: l.sku.clone(),
+                    quantity: l.quantity,
+                    options: serde_json::from_str(&l.options_json).unwrap_or(Value::Null),
+                    kind: l.product.kind.as_str(),
+                    name: l.product.name.clone(),
+                })
+                .collect(),
+            payment: order.payment.as_ref().map(|p| PaymentResponse {
+                reference: p.reference.clone(),
+                paid_at: rfc3339(p.paid_at),
+            }),
+            shipments: shipments.iter().map(ShipmentSummary::from).collect(),
+            created_at: rfc3339(order.created_at),
+        }
+    }
+}
+
+/// A file in a shipment.
+#[derive(Serialize, ToSchema)]
+pub struct FileResponse {
+    pub id: String,
+    pub name: String,
+    pub size: u64,
+    pub content_type: String,
+    /// `upload`, `plugin` or `product`.
+    pub source: &'static str,
+}
+
+/// Delivery of the buyer notification.
+#[derive(Serialize, ToSchema)]
+pub struct NotificationResponse {
+    /// `none`, `pending` or `sent`.
+    pub status: &'static str,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub sent_at: Option<String>,
+}
+
+/// A shipment in full.
+#[derive(Serialize, ToSchema)]
+pub struct ShipmentResponse {
+    pub id: String,
+    pub order_id: String,
+    pub status: &'static str,
+    pub buyer: BuyerBody,
+    pub product_skus: Vec<String>,
+    pub files: Vec<FileResponse>,
+    pub items: Vec<ItemResponse>,
+    pub created_at: String,
+    pub paid_at: Option<String>,
+    pub prepared_at: Option<String>,
+    pub delivered_at: Option<String>,
+    pub cancelled_at: Option<String>,
+    pub revoked_at: Option<String>,
+    pub waiver_accepted_at: Option<String>,
+    pub requires_withdrawal_waiver: bool,
+    pub download_url: Option<String>,
+    pub link_expires_at: Option<String>,
+    pub notification: NotificationResponse,
+}
+
+impl ShipmentResponse {
+    pub fn new(s: &Shipment, download_url: impl Fn(&str) -> String) -> Self {
+        let d = s.data();
+        ShipmentResponse {
+            id: d.id.clone(),
+            order_id: d.order_id.clone(),
+            status: d.status.as_str(),
+            buyer: BuyerBody {
+                email: d.buyer.email.clone(),
+                name: d.buyer.name.clone(),
+            },
+            product_skus: d.product_skus.clone(),
+            files: d
+                .files
+                .iter()
+                .map(|f| FileResponse {
+                    id: f.file.id.clone(),
+                    name: f.file.name.clone(),
+                    size: f.file.size,
+                    content_type: f.file.content_type.clone(),
+                    source: f.source.as_str(),
+                })
+                .collect(),
+            items: d.items.iter().map(ItemResponse::from).collect(),
+            created_at: rfc3339(d.created_at),
+            paid_at: opt_time(d.paid_at),
+            prepared_at: opt_time(d.prepared_at),
+            delivered_at: opt_time(d.delivered_at),
+            cancelled_at: opt_time(d.cancelled_at),
+            revoked_at: opt_time(d.revoked_at),
+            waiver_accepted_at: opt_time(d.waiver_accepted_at),
+            requires_withdrawal_waiver: d.terms.requires_withdrawal_waiver,
+            download_url: d.token.as_ref().map(|t| download_url(&t.token)),
+            link_expires_at: d.token.as_ref().map(|t| rfc3339(t.expires_at)),
+            notification: NotificationResponse {
+                status: d.notification.status.as_str(),
+                attempts: d.notification.attempts,
+                last_error: d.notification.last_error.clone(),
+                sent_at: opt_time(d.notification.sent_at),
+            },
+        }
+    }
+}
+
+/// A page of shipments.
+#[derive(Serialize, ToSchema)]
+pub struct ShipmentList {
+    pub shipments: Vec<ShipmentSummary>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `POST /api/v1/shipments/prepare` body.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkPrepareRequest {
+    pub ids: Vec<String>,
+}
+
+/// One shipment's outcome in a bulk prepare.
+#[derive(Serialize, ToSchema)]
+pub struct BulkResult {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<BulkError>,
+}
+
+/// Why one shipment of a bulk prepare was not prepared.
+#[derive(Serialize, ToSchema)]
+pub struct BulkError {
+    pub code: &'static str,
+    pub detail: String,
+}
+
+/// `POST /api/v1/shipments/prepare` answer.
+#[derive(Serialize, ToSchema)]
+pub struct BulkPrepareResponse {
+    pub results: Vec<BulkResult>,
+}
+
+/// The buyer's view of a shipment.
+#[derive(Serialize, ToSchema)]
+pub struct BuyerContent {
+    pub files: Vec<BuyerFile>,
+    pub items: Vec<ItemBody>,
+    pub waiver_required: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiver_url: Option<String>,
+}
+
+/// A file on the buyer's page.
+#[derive(Serialize, ToSchema)]
+pub struct BuyerFile {
+    pub name: String,
+    pub size: u64,
+    pub url: String,
+}
+
+/// One published token verification key.
+#[derive(Serialize, ToSchema)]
+pub struct PublicKeyBody {
+    pub kid: String,
+    /// Always `Ed25519`.
+    pub alg: &'static str,
+    /// The 32-byte public key, base64url without padding.
+    pub public_key: String,
+}
+
+/// `GET /.well-known/waybill/keys`.
+#[derive(Serialize, ToSchema)]
+pub struct KeySet {
+    pub keys: Vec<PublicKeyBody>,
+}

@@ -1,0 +1,60 @@
+//! The only code that knows HTTP: routes, extractors, problem documents, pages.
+
+pub mod api;
+pub mod buyer;
+pub mod dto;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::routing::{delete, get, post, put};
+
+use crate::config::JSON_BODY_BYTES_MAX;
+use crate::fulfilment::Fulfilment;
+use crate::store::Store;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub fulfilment: Fulfilment,
+    pub store: Store,
+    pub shop_name: String,
+}
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .route(
+            "/products/{sku}",
+            put(api::put_product).get(api::get_product),
+        )
+        .route("/orders", post(api::create_order))
+        .route("/orders/{id}", get(api::get_order))
+        .route("/orders/{id}/payment", post(api::record_payment))
+        .route("/shipments", get(api::list_shipments))
+        .route("/shipments/prepare", post(api::prepare_many))
+        .route("/shipments/{id}", get(api::get_shipment))
+        .route("/shipments/{id}/items", post(api::add_item))
+        .route("/shipments/{id}/items/{item_id}", delete(api::remove_item))
+        .route("/shipments/{id}/prepare", post(api::prepare))
+        .route("/shipments/{id}/cancel", post(api::cancel))
+        .route("/shipments/{id}/revoke", post(api::revoke))
+        .route("/shipments/{id}/resend", post(api::resend))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            extract::require_api_key,
+        ))
+        .route("/openapi.json", get(openapi::serve))
+        .fallback(|| async { error::ApiError::not_found("endpoint") });
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/d/{token}", get(buyer::open_link))
+        .route("/d/{token}/waiver", post(buyer::accept_waiver))
+        .route("/.well-known/waybill/keys", get(buyer::public_keys))
+        .route("/healthz", get(buyer::healthz))
+        .layer(DefaultBodyLimit::max(JSON_BODY_BYTES_MAX))
+        .with_state(state)
+}

@@ -1,0 +1,123 @@
+//! Starting and stopping the server: open the data dir, wire the parts, serve until shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::fulfilment::Fulfilment;
+use crate::http::{AppState, app};
+use crate::notify::mailer::Mailer;
+use crate::notify::worker;
+use crate::store::{Store, StoreError};
+use crate::tokens::{KeyError, KeyRing};
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error("mail: {0}")]
+    Mail(String),
+    #[error("serving HTTP failed: {0}")]
+    Http(std::io::Error),
+}
+
+/// An opened data directory: the store and the signing keys.
+pub struct DataDir {
+    pub store: Store,
+    pub keys: KeyRing,
+}
+
+impl DataDir {
+    /// Creates the directory if needed and opens its store and keys.
+    pub fn open(config: &Config) -> Result<DataDir, ServeError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
+        let store = Store::open(&config.db_path())?;
+        let keys = KeyRing::load_or_create(&config.keys_dir())?;
+        Ok(DataDir { store, keys })
+    }
+}
+
+/// Serves on `listener` until `shutdown` resolves, then lets in-flight
+/// requests finish and stops the outbox worker (which resumes on the next
+/// start). Prints the first admin key on first start and the listening line.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let data = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || {
+            let data = DataDir::open(&config)?;
+            if !data.store.read()?.has_api_keys()? {
+                let key =
+                    crate::auth::create_key_blocking(&data.store, "admin", SystemClock.now())?;
+                println!("admin API key: {key}");
+                println!("(shown once: keep it; create more with `waybill keys create NAME`)");
+            }
+            Ok::<_, ServeError>(data)
+        })
+        .await
+        .expect("startup task does not panic")?
+    };
+    let addr = listener.local_addr().map_err(ServeError::Http)?;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let wake = Arc::new(Notify::new());
+    let fulfilment = Fulfilment::new(
+        data.store.clone(),
+        Arc::new(data.keys),
+        clock.clone(),
+        config.shop_name.clone(),
+        public_url,
+        wake.clone(),
+    );
+    let mailer = Mailer::new(config.smtp_url.as_deref(), &config.mail_from)
+        .map_err(|e| ServeError::Mail(e.0))?;
+    if config.smtp_url.is_none() {
+        tracing::info!("no --smtp-url: buyer e-mails are written to this log");
+    }
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let host_id = addr.ip().to_string();
+    let worker = tokio::spawn(worker::run(
+        data.store.clone(),
+        mailer,
+        host_id,
+        clock,
+        wake,
+        stop_rx,
+    ));
+    let state = AppState {
+        fulfilment,
+        store: data.store,
+        shop_name: config.shop_name.clone(),
+    };
+    println!("waybill listening on http://{addr}");
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    let served = axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    let _ = stop_tx.send(true);
+    let _ = worker.await;
+    served.map_err(ServeError::Http)
+}

@@ -1,0 +1,322 @@
+//! Typed reads and writes of records, shared by read snapshots and write operations.
+
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, WriteTransaction};
+
+use super::records::{self, OrderRecord, ProductRecord, ShipmentRecord};
+use super::tables::{Table, status_key};
+use super::{ApiKeyRecord, OutboxMessage, StoreError};
+use crate::domain::{Order, Product, Shipment, ShipmentStatus};
+
+/// Anything records can be read from: a snapshot or a write operation.
+pub trait Source {
+    /// The raw value under `key`, if any.
+    fn get_raw(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// A product by SKU.
+    fn product(&self, sku: &str) -> Result<Option<Product>, StoreError> {
+        self.get_raw(Table::Products, sku.as_bytes())?
+            .map(|v| records::decode::<ProductRecord>("product", &v)?.try_into())
+            .transpose()
+    }
+
+    /// An order by id.
+    fn order(&self, id: &str) -> Result<Option<Order>, StoreError> {
+        self.get_raw(Table::Orders, id.as_bytes())?
+            .map(|v| records::decode::<OrderRecord>("order", &v)?.try_into())
+            .transpose()
+    }
+
+    /// The id of the order placed with this `external_id`.
+    fn order_id_by_external(&self, external_id: &str) -> Result<Option<String>, StoreError> {
+        self.get_raw(Table::OrdersByExternalId, external_id.as_bytes())?
+            .map(|v| String::from_utf8(v).map_err(|_| StoreError::Corrupt("order index".into())))
+            .transpose()
+    }
+
+    /// A shipment by id.
+    fn shipment(&self, id: &str) -> Result<Option<Shipment>, StoreError> {
+        self.get_raw(Table::Shipments, id.as_bytes())?
+            .map(|v| records::decode::<ShipmentRecord>("shipment", &v)?.try_into())
+            .transpose()
+    }
+
+    /// An API key by the hash of the key.
+    fn api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.get_raw(Table::ApiKeys, key_hash.as_bytes())?
+            .map(|v| records::decode("api key", &v))
+            .transpose()
+    }
+
+    /// An outbox message by sequence number.
+    fn outbox_message(&self, seq: u64) -> Result<Option<OutboxMessage>, StoreError> {
+        self.get_raw(Table::Outbox, &seq.to_be_bytes())?
+            .map(|v| records::decode("outbox message", &v))
+            .transpose()
+    }
+}
+
+/// A consistent read-only snapshot of the store.
+pub struct Reader {
+    txn: ReadTransaction,
+}
+
+impl Reader {
+    pub(super) fn new(txn: ReadTransaction) -> Self {
+        Reader { txn }
+    }
+
+    fn table(
+        &self,
+        table: Table,
+    ) -> Result<ReadOnlyTable<&'static [u8], &'static [u8]>, StoreError> {
+        Ok(self.txn.open_table(table.def())?)
+    }
+
+    /// Shipments newest first, optionally only those in `status`, starting
+    /// after the shipment id `after` (the previous page's last id).
+    pub fn shipments(
+        &self,
+        status: Option<ShipmentStatus>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Shipment>, StoreError> {
+        let ids: Vec<String> = match status {
+            Some(status) => {
+                let index = self.table(Table::ShipmentsByStatus)?;
+                let start = status_key(status, "");
+                let end = match after {
+                    Some(after) => status_key(status, after),
+                    None => {
+                        let mut end = start.clone();
+                        end[0] += 1;
+                        end
+                    }
+                };
+                index
+                    .range(start.as_slice()..end.as_slice())?
+                    .rev()
+                    .take(limit)
+                    .map(|entry| {
+                        let (key, _) = entry?;
+                        String::from_utf8(key.value()[1..].to_vec())
+                            .map_err(|_| StoreError::Corrupt("status index".into()))
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            None => {
+                let table = self.table(Table::Shipments)?;
+                let range = match after {
+                    Some(after) => table.range(..after.as_bytes())?,
+                    None => table.iter()?,
+                };
+                range
+                    .rev()
+                    .take(limit)
+                    .map(|entry| {
+                        let (key, _) = entry?;
+                        String::from_utf8(key.value().to_vec())
+                            .map_err(|_| StoreError::Corrupt("shipment key".into()))
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+        };
+        ids.iter()
+            .map(|id| {
+                self.shipment(id)?.ok_or_else(|| {
+                    StoreError::Corrupt(format!("index names missing shipment {id}"))
+                })
+            })
+            .collect()
+    }
+
+    /// Outbox messages in order, oldest first, at most `limit`.
+    pub fn outbox(&self, limit: usize) -> Result<Vec<(u64, OutboxMessage)>, StoreError> {
+        let table = self.table(Table::Outbox)?;
+        table
+            .iter()?
+            .take(limit)
+            .map(|entry| {
+                let (key, value) = entry?;
+                let seq = u64::from_be_bytes(
+                    key.value()
+                        .try_into()
+                        .map_err(|_| StoreError::Corrupt("outbox key".into()))?,
+                );
+                Ok((seq, records::decode("outbox message", value.value())?))
+            })
+            .collect()
+    }
+
+    /// Whether any API key exists.
+    pub fn has_api_keys(&self) -> Result<bool, StoreError> {
+        Ok(self.table(Table::ApiKeys)?.first()?.is_some())
+    }
+}
+
+impl Source for Reader {
+    fn get_raw(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.table(table)?.get(key)?.map(|v| v.value().to_vec()))
+    }
+}
+
+/// One write operation's view of the batch transaction. Reads see everything
+/// committed plus earlier operations of the batch plus this operation's own
+/// staged writes; writes are staged until the operation succeeds.
+pub struct Tx<'a> {
+    txn: &'a WriteTransaction,
+    staged: Staged,
+}
+
+/// Writes an operation made, applied only if it succeeds.
+#[derive(Default)]
+pub(super) struct Staged(Vec<(Table, Vec<u8>, Option<Vec<u8>>)>);
+
+impl Staged {
+    pub(super) fn apply(self, txn: &WriteTransaction) -> Result<(), StoreError> {
+        for (table, key, value) in self.0 {
+            let mut t = txn.open_table(table.def())?;
+            match value {
+                Some(value) => {
+                    t.insert(key.as_slice(), value.as_slice())?;
+                }
+                None => {
+                    t.remove(key.as_slice())?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<'a> Tx<'a> {
+    pub(super) fn new(txn: &'a WriteTransaction) -> Self {
+        Tx {
+            txn,
+            staged: Staged::default(),
+        }
+    }
+
+    pub(super) fn into_staged(self) -> Staged {
+        self.staged
+    }
+
+    fn put(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>) {
+        self.staged.0.push((table, key, Some(value)));
+    }
+
+    fn delete(&mut self, table: Table, key: Vec<u8>) {
+        self.staged.0.push((table, key, None));
+    }
+
+    /// Creates or replaces a product.
+    pub fn put_product(&mut self, product: &Product) {
+        let record = ProductRecord::from(product);
+        self.put(
+            Table::Products,
+            product.sku.clone().into_bytes(),
+            records::encode(&record),
+        );
+    }
+
+    /// Creates or replaces an order, keeping the `external_id` index.
+    pub fn put_order(&mut self, order: &Order) {
+        let record = OrderRecord::from(order);
+        self.put(
+            Table::Orders,
+            order.id.clone().into_bytes(),
+            records::encode(&record),
+        );
+        self.put(
+            Table::OrdersByExternalId,
+            order.external_id.clone().into_bytes(),
+            order.id.clone().into_bytes(),
+        );
+    }
+
+    /// Creates or replaces a shipment, keeping the status index.
+    pub fn put_shipment(&mut self, shipment: &Shipment) -> Result<(), StoreError> {
+        let id = &shipment.data().id;
+        if let Some(previous) = self.shipment(id)? {
+            if previous.status() != shipment.status() {
+                self.delete(Table::ShipmentsByStatus, status_key(previous.status(), id));
+            }
+        }
+        self.put(
+            Table::ShipmentsByStatus,
+            status_key(shipment.status(), id),
+            Vec::new(),
+        );
+        let record = ShipmentRecord::from(shipment);
+        self.put(
+            Table::Shipments,
+            id.clone().into_bytes(),
+            records::encode(&record),
+        );
+        Ok(())
+    }
+
+    /// Stores an API key's record under the key's hash.
+    pub fn put_api_key(&mut self, key_hash: &str, record: &ApiKeyRecord) {
+        self.put(
+            Table::ApiKeys,
+            key_hash.as_bytes().to_vec(),
+            records::encode(record),
+        );
+    }
+
+    /// Adds a message to the outbox; returns its sequence number.
+    pub fn enqueue(&mut self, message: &OutboxMessage) -> Result<u64, StoreError> {
+        let seq = self.next_sequence(b"outbox_seq")?;
+        self.put(
+            Table::Outbox,
+            seq.to_be_bytes().to_vec(),
+            records::encode(message),
+        );
+        Ok(seq)
+    }
+
+    /// Replaces a message in the outbox (after a failed attempt).
+    pub fn update_outbox(&mut self, seq: u64, message: &OutboxMessage) {
+        self.put(
+            Table::Outbox,
+            seq.to_be_bytes().to_vec(),
+            records::encode(message),
+        );
+    }
+
+    /// Removes a delivered message from the outbox.
+    pub fn remove_outbox(&mut self, seq: u64) {
+        self.delete(Table::Outbox, seq.to_be_bytes().to_vec());
+    }
+
+    fn next_sequence(&mut self, name: &[u8]) -> Result<u64, StoreError> {
+        let current = match self.get_raw(Table::Meta, name)? {
+            Some(v) => u64::from_be_bytes(
+                v.as_slice()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("sequence counter".into()))?,
+            ),
+            None => 0,
+        };
+        let next = current + 1;
+        self.put(Table::Meta, name.to_vec(), next.to_be_bytes().to_vec());
+        Ok(next)
+    }
+}
+
+impl Source for Tx<'_> {
+    fn get_raw(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some((_, _, value)) = self
+            .staged
+            .0
+            .iter()
+            .rev()
+            .find(|(t, k, _)| *t == table && k.as_slice() == key)
+        {
+            return Ok(value.clone());
+        }
+        let t = self.txn.open_table(table.def())?;
+        let value = t.get(key)?.map(|v| v.value().to_vec());
+        Ok(value)
+    }
+}

@@ -1,0 +1,75 @@
+//! The redb tables and how their keys are laid out.
+
+use redb::TableDefinition;
+
+use crate::domain::ShipmentStatus;
+
+/// Every table Waybill keeps. Keys and values are bytes; the typed layer in
+/// `records` and `access` gives them meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// Small named values: the schema version, sequence counters.
+    Meta,
+    /// API keys by the BLAKE3 hash of the key.
+    ApiKeys,
+    /// Products by SKU.
+    Products,
+    /// Orders by id.
+    Orders,
+    /// Order id by the shop's `external_id`.
+    OrdersByExternalId,
+    /// Shipments by id (ids sort by creation time).
+    Shipments,
+    /// Index: status code byte ++ shipment id → nothing.
+    ShipmentsByStatus,
+    /// Buyer notifications not yet delivered, by sequence number (u64 big-endian).
+    Outbox,
+}
+
+impl Table {
+    /// Every table, for creating them all on first open.
+    pub const ALL: [Table; 8] = [
+        Table::Meta,
+        Table::ApiKeys,
+        Table::Products,
+        Table::Orders,
+        Table::OrdersByExternalId,
+        Table::Shipments,
+        Table::ShipmentsByStatus,
+        Table::Outbox,
+    ];
+
+    /// The redb definition.
+    pub fn def(self) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
+        TableDefinition::new(match self {
+            Table::Meta => "meta",
+            Table::ApiKeys => "api_keys",
+            Table::Products => "products",
+            Table::Orders => "orders",
+            Table::OrdersByExternalId => "orders_by_external_id",
+            Table::Shipments => "shipments",
+            Table::ShipmentsByStatus => "shipments_by_status",
+            Table::Outbox => "outbox",
+        })
+    }
+}
+
+/// The one-byte code of a status in the status index. Stable: stored on disk.
+pub fn status_code(status: ShipmentStatus) -> u8 {
+    match status {
+        ShipmentStatus::AwaitingPayment => 1,
+        ShipmentStatus::InPreparation => 2,
+        ShipmentStatus::Prepared => 3,
+        ShipmentStatus::Delivered => 4,
+        ShipmentStatus::Cancelled => 5,
+        ShipmentStatus::Revoked => 6,
+    }
+}
+
+/// Key of a shipment in the status index.
+pub fn status_key(status: ShipmentStatus, shipment_id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + shipment_id.len());
+    key.push(status_code(status));
+    key.extend_from_slice(shipment_id.as_bytes());
+    key
+}

@@ -1,0 +1,134 @@
+//! The writer thread: runs write operations in batches, one durable commit per batch.
+
+use std::sync::Arc;
+use std::sync::mpsc;
+
+use redb::Database;
+use tokio::sync::oneshot;
+
+use super::{StoreError, Tx};
+
+/// Tells a finished operation how its batch's commit went.
+type Completion = Box<dyn FnOnce(Result<(), &StoreError>) + Send>;
+/// A type-erased operation: runs against the batch transaction, reports
+/// whether its staged writes should be kept, and hands back its completion.
+type Job = Box<dyn FnOnce(&mut Tx<'_>) -> (bool, Completion) + Send>;
+
+/// Sends operations to the writer thread.
+#[derive(Clone)]
+pub(super) struct WriterHandle {
+    jobs: mpsc::Sender<Job>,
+}
+
+pub(super) fn spawn(db: Arc<Database>, batch_max: usize) -> Result<WriterHandle, StoreError> {
+    let (jobs, rx) = mpsc::channel::<Job>();
+    std::thread::Builder::new()
+        .name("waybill-store-writer".to_owned())
+        .spawn(move || run(&db, &rx, batch_max))
+        .map_err(|e| StoreError::Open(format!("cannot start the writer thread: {e}")))?;
+    Ok(WriterHandle { jobs })
+}
+
+impl WriterHandle {
+    fn job<T, E>(
+        op: impl FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+    ) -> (Job, oneshot::Receiver<Result<T, E>>)
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |txn: &mut Tx<'_>| {
+            let result = op(txn);
+            let keep = result.is_ok();
+            let completion: Completion = Box::new(move |commit: Result<(), &StoreError>| {
+                let answer = match (commit, result) {
+                    (Ok(()), result) => result,
+                    // A refused operation wrote nothing: its answer stands.
+                    (Err(_), Err(e)) => Err(e),
+                    (Err(e), Ok(_)) => Err(E::from(StoreError::Storage(e.to_string()))),
+                };
+                let _ = tx.send(answer);
+            });
+            (keep, completion)
+        });
+        (job, rx)
+    }
+
+    pub(super) async fn submit<T, E>(
+        &self,
+        op: impl FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (job, rx) = Self::job(op);
+        self.jobs
+            .send(job)
+            .map_err(|_| E::from(StoreError::Closed))?;
+        rx.await
+            .unwrap_or_else(|_| Err(E::from(StoreError::Closed)))
+    }
+
+    pub(super) fn submit_blocking<T, E>(
+        &self,
+        op: impl FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (job, rx) = Self::job(op);
+        self.jobs
+            .send(job)
+            .map_err(|_| E::from(StoreError::Closed))?;
+        rx.blocking_recv()
+            .unwrap_or_else(|_| Err(E::from(StoreError::Closed)))
+    }
+}
+
+fn run(db: &Database, jobs: &mpsc::Receiver<Job>, batch_max: usize) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < batch_max {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        run_batch(db, batch);
+    }
+}
+
+fn run_batch(db: &Database, batch: Vec<Job>) {
+    let mut completions = Vec::with_capacity(batch.len());
+    let outcome = (|| {
+        let mut txn = db.begin_write()?;
+        txn.set_two_phase_commit(true);
+        let mut failure = None;
+        for job in batch {
+            let mut tx = Tx::new(&txn);
+            let (keep, completion) = job(&mut tx);
+            completions.push(completion);
+            if keep && failure.is_none() {
+                let staged = tx.into_staged();
+                if let Err(e) = staged.apply(&txn) {
+                    failure = Some(e);
+                }
+            }
+        }
+        if let Some(e) = failure {
+            let _ = txn.abort();
+            return Err(e);
+        }
+        txn.commit()?;
+        Ok(())
+    })();
+    if let Err(e) = &outcome {
+        tracing::error!(error = %e, "a write batch failed; its operations were refused");
+    }
+    for completion in completions {
+        completion(outcome.as_ref().map(|_| ()));
+    }
+}
