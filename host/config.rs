@@ -56,12 +56,12 @@ impl Config {
             }
             self.public_url = Some(trimmed.to_owned());
         }
-        if let Some(url) = &self.smtp_url {
-            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
-                return Err(ConfigError(format!(
-                    "--smtp-url `{url}` must look like smtp://host:port or smtps://host:port"
-                )));
-            }
+        if let Some(url) = &self.smtp_url
+            && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
+        {
+            return Err(ConfigError(format!(
+                "--smtp-url `{url}` must look like smtp://host:port or smtps://host:port"
+            )));
         }
         if self.mail_from.parse::<lettre::message::Mailbox>().is_err() {
             return Err(ConfigError(format!(

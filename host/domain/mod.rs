@@ -23,3 +23,6 @@ pub use validate::{
 
 /// A point in time, always UTC.
 pub type Timestamp = time::OffsetDateTime;
+
+#[cfg(test)]
+mod tests;

@@ -236,10 +236,10 @@ impl<'a> Tx<'a> {
     /// Creates or replaces a shipment, keeping the status index.
     pub fn put_shipment(&mut self, shipment: &Shipment) -> Result<(), StoreError> {
         let id = &shipment.data().id;
-        if let Some(previous) = self.shipment(id)? {
-            if previous.status() != shipment.status() {
-                self.delete(Table::ShipmentsByStatus, status_key(previous.status(), id));
-            }
+        if let Some(previous) = self.shipment(id)?
+            && previous.status() != shipment.status()
+        {
+            self.delete(Table::ShipmentsByStatus, status_key(previous.status(), id));
         }
         self.put(
             Table::ShipmentsByStatus,

@@ -147,3 +147,6 @@ fn init_schema(db: &Database) -> Result<(), StoreError> {
     txn.commit()?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -14,22 +14,47 @@ type Completion = Box<dyn FnOnce(Result<(), &StoreError>) + Send>;
 /// whether its staged writes should be kept, and hands back its completion.
 type Job = Box<dyn FnOnce(&mut Tx<'_>) -> (bool, Completion) + Send>;
 
-/// Sends operations to the writer thread.
+/// Sends operations to the writer thread. Dropping the last handle lets the
+/// thread finish the operations already sent and waits for it, so the
+/// database is closed when the store is gone.
 #[derive(Clone)]
 pub(super) struct WriterHandle {
-    jobs: mpsc::Sender<Job>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    jobs: Option<mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 pub(super) fn spawn(db: Arc<Database>, batch_max: usize) -> Result<WriterHandle, StoreError> {
     let (jobs, rx) = mpsc::channel::<Job>();
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("waybill-store-writer".to_owned())
         .spawn(move || run(&db, &rx, batch_max))
         .map_err(|e| StoreError::Open(format!("cannot start the writer thread: {e}")))?;
-    Ok(WriterHandle { jobs })
+    Ok(WriterHandle {
+        inner: Arc::new(Inner {
+            jobs: Some(jobs),
+            thread: Some(thread),
+        }),
+    })
 }
 
 impl WriterHandle {
+    fn sender(&self) -> &mpsc::Sender<Job> {
+        self.inner.jobs.as_ref().expect("the sender lives until drop")
+    }
+
     fn job<T, E>(
         op: impl FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
     ) -> (Job, oneshot::Receiver<Result<T, E>>)
@@ -64,7 +89,7 @@ impl WriterHandle {
         E: From<StoreError> + Send + 'static,
     {
         let (job, rx) = Self::job(op);
-        self.jobs
+        self.sender()
             .send(job)
             .map_err(|_| E::from(StoreError::Closed))?;
         rx.await
@@ -80,7 +105,7 @@ impl WriterHandle {
         E: From<StoreError> + Send + 'static,
     {
         let (job, rx) = Self::job(op);
-        self.jobs
+        self.sender()
             .send(job)
             .map_err(|_| E::from(StoreError::Closed))?;
         rx.blocking_recv()

@@ -1,0 +1,305 @@
+//! State machine tests: a table of every (status, action) pair, and random
+//! operation sequences that must never un-prepare a shipment or change its content.
+
+use time::OffsetDateTime;
+
+use super::*;
+
+fn t(secs: i64) -> Timestamp {
+    OffsetDateTime::from_unix_timestamp(1_700_000_000 + secs).unwrap()
+}
+
+fn link(n: u32) -> DownloadLink {
+    DownloadLink {
+        token_id: format!("tok{n}"),
+        token: format!("v4.public.token{n}"),
+        expires_at: t(1_000_000),
+    }
+}
+
+fn shipment_in(status: ShipmentStatus) -> Shipment {
+    let mut s = Shipment::from_data(ShipmentData {
+        id: "shp_1".into(),
+        order_id: "ord_1".into(),
+        kind: ProductKind::Personalized,
+        status: ShipmentStatus::AwaitingPayment,
+        buyer: Buyer {
+            email: "ala@example.com".into(),
+            name: "Ala".into(),
+        },
+        line_indexes: vec![0],
+        product_skus: vec!["lic".into()],
+        terms: ProductTerms {
+            download_limit: Some(5),
+            link_ttl_hours: 720,
+            requires_withdrawal_waiver: false,
+        },
+        auto_prepare: false,
+        files: Vec::new(),
+        items: Vec::new(),
+        next_item_seq: 1,
+        created_at: t(0),
+        paid_at: None,
+        prepared_at: None,
+        delivered_at: None,
+        cancelled_at: None,
+        revoked_at: None,
+        waiver_accepted_at: None,
+        token: None,
+        notification: Notification::default(),
+    });
+    use ShipmentStatus::*;
+    let path: &[ShipmentStatus] = match status {
+        AwaitingPayment => &[],
+        InPreparation => &[InPreparation],
+        Prepared => &[InPreparation, Prepared],
+        Delivered => &[InPreparation, Prepared, Delivered],
+        Cancelled => &[Cancelled],
+        Revoked => &[InPreparation, Prepared, Revoked],
+    };
+    for step in path {
+        match step {
+            InPreparation => s.start_preparation(t(1)).unwrap(),
+            Prepared => {
+                s.add_item("Key".into(), "ABC".into()).unwrap();
+                s.prepare(t(2), link(0)).unwrap();
+            }
+            Delivered => assert!(s.mark_delivered(t(3)).unwrap()),
+            Cancelled => s.cancel(t(1)).unwrap(),
+            Revoked => s.revoke(t(4)).unwrap(),
+            AwaitingPayment => unreachable!(),
+        }
+    }
+    assert_eq!(s.status(), status);
+    s
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    Pay,
+    AddItem,
+    RemoveItem,
+    Prepare,
+    Cancel,
+    Revoke,
+    Resend,
+    Deliver,
+    AcceptWaiver,
+}
+
+const ACTIONS: [Action; 9] = [
+    Action::Pay,
+    Action::AddItem,
+    Action::RemoveItem,
+    Action::Prepare,
+    Action::Cancel,
+    Action::Revoke,
+    Action::Resend,
+    Action::Deliver,
+    Action::AcceptWaiver,
+];
+
+/// Applies an action; `Ok` with a short outcome name, or the error.
+fn apply(s: &mut Shipment, action: Action, n: u32) -> Result<(), ShipmentError> {
+    let now = t(10 + i64::from(n));
+    match action {
+        Action::Pay => s.start_preparation(now),
+        Action::AddItem => s.add_item(format!("L{n}"), format!("V{n}")).map(|_| ()),
+        Action::RemoveItem => {
+            let id = s
+                .data()
+                .items
+                .first()
+                .map_or("it-none".to_owned(), |i| i.id.clone());
+            s.remove_item(&id)
+        }
+        Action::Prepare => s.prepare(now, link(n)),
+        Action::Cancel => s.cancel(now),
+        Action::Revoke => s.revoke(now),
+        Action::Resend => s.resend(),
+        Action::Deliver => s.mark_delivered(now).map(|_| ()),
+        Action::AcceptWaiver => s.accept_waiver(now),
+    }
+}
+
+#[test]
+fn every_status_and_action() {
+    use ShipmentStatus::*;
+    // Expected outcome per (status, action): the status after it, or the error code.
+    let already = Err("already_prepared");
+    let invalid = Err("invalid_state");
+    let table: &[(ShipmentStatus, Action, Result<ShipmentStatus, &str>)] = &[
+        (AwaitingPayment, Action::Pay, Ok(InPreparation)),
+        (AwaitingPayment, Action::AddItem, invalid),
+        (AwaitingPayment, Action::Prepare, invalid),
+        (AwaitingPayment, Action::Cancel, Ok(Cancelled)),
+        (AwaitingPayment, Action::Revoke, invalid),
+        (AwaitingPayment, Action::Resend, invalid),
+        (AwaitingPayment, Action::Deliver, invalid),
+        (InPreparation, Action::Pay, invalid),
+        (InPreparation, Action::AddItem, Ok(InPreparation)),
+        (InPreparation, Action::RemoveItem, Err("item_not_found")),
+        (InPreparation, Action::Prepare, Err("empty")),
+        (InPreparation, Action::Cancel, Ok(Cancelled)),
+        (InPreparation, Action::Revoke, invalid),
+        (InPreparation, Action::Resend, invalid),
+        (Prepared, Action::Pay, already),
+        (Prepared, Action::AddItem, already),
+        (Prepared, Action::RemoveItem, already),
+        (Prepared, Action::Prepare, already),
+        (Prepared, Action::Cancel, already),
+        (Prepared, Action::Revoke, Ok(Revoked)),
+        (Prepared, Action::Resend, Ok(Prepared)),
+        (Prepared, Action::Deliver, Ok(Delivered)),
+        (Delivered, Action::AddItem, already),
+        (Delivered, Action::Prepare, already),
+        (Delivered, Action::Cancel, already),
+        (Delivered, Action::Revoke, Ok(Revoked)),
+        (Delivered, Action::Deliver, Ok(Delivered)),
+        (Cancelled, Action::Pay, invalid),
+        (Cancelled, Action::AddItem, invalid),
+        (Cancelled, Action::Prepare, invalid),
+        (Cancelled, Action::Cancel, invalid),
+        (Cancelled, Action::Revoke, invalid),
+        (Revoked, Action::AddItem, already),
+        (Revoked, Action::Prepare, already),
+        (Revoked, Action::Revoke, Ok(Revoked)),
+        (Revoked, Action::Resend, invalid),
+        (Revoked, Action::Deliver, invalid),
+        (Revoked, Action::AcceptWaiver, invalid),
+    ];
+    for &(status, action, expected) in table {
+        let mut s = shipment_in(status);
+        let before = s.clone();
+        let got = apply(&mut s, action, 1).map(|()| s.status()).map_err(|e| match e {
+            ShipmentError::AlreadyPrepared => "already_prepared",
+            ShipmentError::InvalidState { .. } => "invalid_state",
+            ShipmentError::Empty => "empty",
+            ShipmentError::ItemNotFound => "item_not_found",
+            ShipmentError::TooManyItems => "too_many_items",
+        });
+        assert_eq!(got, expected, "{status:?} + {action:?}");
+        if got.is_err() {
+            assert_eq!(s, before, "a refused {action:?} changed a {status:?} shipment");
+        }
+    }
+}
+
+/// A tiny deterministic generator (xorshift) so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[test]
+fn no_sequence_unprepares_or_changes_prepared_content() {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    for round in 0..2_000 {
+        let mut s = shipment_in(ShipmentStatus::AwaitingPayment);
+        let mut frozen: Option<(Vec<ShipmentFile>, Vec<TextItem>, Option<DownloadLink>, Option<Timestamp>)> = None;
+        for n in 0..40 {
+            let action = ACTIONS[(rng.next() % ACTIONS.len() as u64) as usize];
+            let before = s.clone();
+            let result = apply(&mut s, action, n);
+            if result.is_err() {
+                assert_eq!(s, before, "round {round}: refused {action:?} changed the shipment");
+            }
+            if let Some((files, items, token, prepared_at)) = &frozen {
+                let d = s.data();
+                assert!(s.status().is_prepared(), "round {round}: {action:?} un-prepared it");
+                assert_eq!(&d.files, files, "round {round}: files changed after prepare");
+                assert_eq!(&d.items, items, "round {round}: items changed after prepare");
+                assert_eq!(&d.token, token, "round {round}: link changed after prepare");
+                assert_eq!(&d.prepared_at, prepared_at);
+            } else if s.status().is_prepared() {
+                let d = s.data();
+                assert!(!d.items.is_empty() || !d.files.is_empty());
+                frozen = Some((d.files.clone(), d.items.clone(), d.token.clone(), d.prepared_at));
+            }
+        }
+    }
+}
+
+#[test]
+fn placing_an_order_groups_standard_lines_and_splits_personalized() {
+    let product = |sku: &str, kind| Product {
+        sku: sku.into(),
+        name: sku.into(),
+        kind,
+        files: Vec::new(),
+        items: vec![("Code".into(), format!("{sku}-code"))],
+        plugin: None,
+        auto_prepare: false,
+        terms: ProductTerms {
+            download_limit: Some(3),
+            link_ttl_hours: 24,
+            requires_withdrawal_waiver: sku == "b",
+        },
+        created_at: t(0),
+        updated_at: t(0),
+    };
+    let line = |p: Product| OrderLine {
+        sku: p.sku.clone(),
+        quantity: 1,
+        options_json: "{}".into(),
+        product: p,
+    };
+    let lines = vec![
+        line(product("a", ProductKind::Standard)),
+        line(product("p1", ProductKind::Personalized)),
+        line(product("b", ProductKind::Standard)),
+        line(product("p2", ProductKind::Personalized)),
+    ];
+    let mut n = 0;
+    let (order, shipments) = Order::place(
+        "ord_1".into(),
+        "ext".into(),
+        Buyer {
+            email: "ala@example.com".into(),
+            name: String::new(),
+        },
+        lines,
+        "fp".into(),
+        t(0),
+        || {
+            n += 1;
+            format!("shp_{n}")
+        },
+    );
+    assert_eq!(order.shipment_ids, ["shp_1", "shp_2", "shp_3"]);
+    let standard = shipments[0].data();
+    assert_eq!(standard.product_skus, ["a", "b"]);
+    assert_eq!(standard.items.len(), 2);
+    assert_eq!(standard.items[1].id, "it2");
+    assert!(standard.terms.requires_withdrawal_waiver, "b needs the waiver");
+    assert_eq!(shipments[1].data().product_skus, ["p1"]);
+    assert_eq!(shipments[2].data().product_skus, ["p2"]);
+    assert!(shipments.iter().all(|s| s.status() == ShipmentStatus::AwaitingPayment));
+}
+
+#[test]
+fn payment_is_idempotent_and_refuses_another_reference() {
+    let (mut order, _) = Order::place(
+        "ord_1".into(),
+        "ext".into(),
+        Buyer {
+            email: "ala@example.com".into(),
+            name: String::new(),
+        },
+        Vec::new(),
+        "fp".into(),
+        t(0),
+        || unreachable!(),
+    );
+    assert_eq!(order.record_payment("P1", t(1)), Ok(PaymentOutcome::Recorded));
+    assert_eq!(order.record_payment("P1", t(2)), Ok(PaymentOutcome::AlreadyRecorded));
+    assert_eq!(order.payment.as_ref().unwrap().paid_at, t(1));
+    assert!(order.record_payment("P2", t(3)).is_err());
+    assert_eq!(order.status, OrderStatus::Paid);
+}
