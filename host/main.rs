@@ -21,10 +21,12 @@ fn main() -> anyhow::Result<()> {
             let config = args.config().validated()?;
             let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
             runtime.block_on(async {
+                // Handlers first, so a SIGTERM right after start is a clean stop.
+                let shutdown = shutdown_signal()?;
                 let listener = TcpListener::bind(config.listen)
                     .await
                     .with_context(|| format!("cannot listen on {}", config.listen))?;
-                server::run(config, listener, shutdown_signal()).await?;
+                server::run(config, listener, shutdown).await?;
                 Ok(())
             })
         }
@@ -39,6 +41,13 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Keys(KeysCommand::RotateSigning { data }) => {
             let config = Config::new(data.dir, "127.0.0.1:0".parse()?);
+            // A running server would keep signing with the old key: refuse
+            // while it holds the data directory.
+            if config.db_path().exists() {
+                drop(waybill::store::Store::open(&config.db_path()).context(
+                    "stop the server before rotating the signing key, then start it again",
+                )?);
+            }
             let kid = KeyRing::rotate(&config.keys_dir())?;
             println!("new signing key {kid} is active; earlier links stay valid");
             println!("restart a running server to sign with it");
@@ -47,22 +56,16 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Installs the Ctrl-C and SIGTERM handlers now; the future resolves on either.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle Ctrl-C")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
-    }
-    tracing::info!("shutting down: finishing requests in flight");
+        tracing::info!("shutting down: finishing requests in flight");
+    })
 }

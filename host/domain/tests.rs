@@ -171,16 +171,21 @@ fn every_status_and_action() {
     for &(status, action, expected) in table {
         let mut s = shipment_in(status);
         let before = s.clone();
-        let got = apply(&mut s, action, 1).map(|()| s.status()).map_err(|e| match e {
-            ShipmentError::AlreadyPrepared => "already_prepared",
-            ShipmentError::InvalidState { .. } => "invalid_state",
-            ShipmentError::Empty => "empty",
-            ShipmentError::ItemNotFound => "item_not_found",
-            ShipmentError::TooManyItems => "too_many_items",
-        });
+        let got = apply(&mut s, action, 1)
+            .map(|()| s.status())
+            .map_err(|e| match e {
+                ShipmentError::AlreadyPrepared => "already_prepared",
+                ShipmentError::InvalidState { .. } => "invalid_state",
+                ShipmentError::Empty => "empty",
+                ShipmentError::ItemNotFound => "item_not_found",
+                ShipmentError::TooManyItems => "too_many_items",
+            });
         assert_eq!(got, expected, "{status:?} + {action:?}");
         if got.is_err() {
-            assert_eq!(s, before, "a refused {action:?} changed a {status:?} shipment");
+            assert_eq!(
+                s, before,
+                "a refused {action:?} changed a {status:?} shipment"
+            );
         }
     }
 }
@@ -197,30 +202,55 @@ impl Rng {
     }
 }
 
+/// What must never change once a shipment is prepared.
+type Frozen = (
+    Vec<ShipmentFile>,
+    Vec<TextItem>,
+    Option<DownloadLink>,
+    Option<Timestamp>,
+);
+
 #[test]
 fn no_sequence_unprepares_or_changes_prepared_content() {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     for round in 0..2_000 {
         let mut s = shipment_in(ShipmentStatus::AwaitingPayment);
-        let mut frozen: Option<(Vec<ShipmentFile>, Vec<TextItem>, Option<DownloadLink>, Option<Timestamp>)> = None;
+        let mut frozen: Option<Frozen> = None;
         for n in 0..40 {
             let action = ACTIONS[(rng.next() % ACTIONS.len() as u64) as usize];
             let before = s.clone();
             let result = apply(&mut s, action, n);
             if result.is_err() {
-                assert_eq!(s, before, "round {round}: refused {action:?} changed the shipment");
+                assert_eq!(
+                    s, before,
+                    "round {round}: refused {action:?} changed the shipment"
+                );
             }
             if let Some((files, items, token, prepared_at)) = &frozen {
                 let d = s.data();
-                assert!(s.status().is_prepared(), "round {round}: {action:?} un-prepared it");
-                assert_eq!(&d.files, files, "round {round}: files changed after prepare");
-                assert_eq!(&d.items, items, "round {round}: items changed after prepare");
+                assert!(
+                    s.status().is_prepared(),
+                    "round {round}: {action:?} un-prepared it"
+                );
+                assert_eq!(
+                    &d.files, files,
+                    "round {round}: files changed after prepare"
+                );
+                assert_eq!(
+                    &d.items, items,
+                    "round {round}: items changed after prepare"
+                );
                 assert_eq!(&d.token, token, "round {round}: link changed after prepare");
                 assert_eq!(&d.prepared_at, prepared_at);
             } else if s.status().is_prepared() {
                 let d = s.data();
                 assert!(!d.items.is_empty() || !d.files.is_empty());
-                frozen = Some((d.files.clone(), d.items.clone(), d.token.clone(), d.prepared_at));
+                frozen = Some((
+                    d.files.clone(),
+                    d.items.clone(),
+                    d.token.clone(),
+                    d.prepared_at,
+                ));
             }
         }
     }
@@ -277,10 +307,17 @@ fn placing_an_order_groups_standard_lines_and_splits_personalized() {
     assert_eq!(standard.product_skus, ["a", "b"]);
     assert_eq!(standard.items.len(), 2);
     assert_eq!(standard.items[1].id, "it2");
-    assert!(standard.terms.requires_withdrawal_waiver, "b needs the waiver");
+    assert!(
+        standard.terms.requires_withdrawal_waiver,
+        "b needs the waiver"
+    );
     assert_eq!(shipments[1].data().product_skus, ["p1"]);
     assert_eq!(shipments[2].data().product_skus, ["p2"]);
-    assert!(shipments.iter().all(|s| s.status() == ShipmentStatus::AwaitingPayment));
+    assert!(
+        shipments
+            .iter()
+            .all(|s| s.status() == ShipmentStatus::AwaitingPayment)
+    );
 }
 
 #[test]
@@ -297,8 +334,14 @@ fn payment_is_idempotent_and_refuses_another_reference() {
         t(0),
         || unreachable!(),
     );
-    assert_eq!(order.record_payment("P1", t(1)), Ok(PaymentOutcome::Recorded));
-    assert_eq!(order.record_payment("P1", t(2)), Ok(PaymentOutcome::AlreadyRecorded));
+    assert_eq!(
+        order.record_payment("P1", t(1)),
+        Ok(PaymentOutcome::Recorded)
+    );
+    assert_eq!(
+        order.record_payment("P1", t(2)),
+        Ok(PaymentOutcome::AlreadyRecorded)
+    );
     assert_eq!(order.payment.as_ref().unwrap().paid_at, t(1));
     assert!(order.record_payment("P2", t(3)).is_err());
     assert_eq!(order.status, OrderStatus::Paid);

@@ -33,17 +33,17 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 ApiError::validation(format!("cannot read the request body: {}", e.body_text()))
             }
         })?;
-        serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| {
-            use serde_json::error::Category;
-            match e.classify() {
-                Category::Syntax | Category::Eof | Category::Io => ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "validation_failed",
-                    format!("the body is not valid JSON: {e}"),
-                ),
-                Category::Data => ApiError::validation(format!("invalid request body: {e}")),
-            }
-        })
+        // Syntax first, so `[1, 2` is "not JSON" (400), not "wrong shape" (422).
+        serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "validation_failed",
+                format!("the body is not valid JSON: {e}"),
+            )
+        })?;
+        serde_json::from_slice(&bytes)
+            .map(ApiJson)
+            .map_err(|e| ApiError::validation(format!("invalid request body: {e}")))
     }
 }
 

@@ -66,7 +66,11 @@ async fn a_refused_operation_leaves_nothing_even_in_a_shared_batch() {
     }
     let reader = store.read().unwrap();
     for i in 0..200 {
-        assert_eq!(reader.product(&format!("p{i}")).unwrap().is_some(), i % 2 == 0, "p{i}");
+        assert_eq!(
+            reader.product(&format!("p{i}")).unwrap().is_some(),
+            i % 2 == 0,
+            "p{i}"
+        );
     }
 }
 
@@ -110,7 +114,11 @@ async fn an_operation_reads_its_own_staged_writes_and_earlier_ones() {
     let mut sorted = seqs.clone();
     sorted.sort_unstable();
     sorted.dedup();
-    assert_eq!(sorted.len(), 50, "sequence numbers are unique across a batch");
+    assert_eq!(
+        sorted.len(),
+        50,
+        "sequence numbers are unique across a batch"
+    );
     assert_eq!(store.read().unwrap().outbox(1000).unwrap().len(), 100);
 }
 
@@ -159,12 +167,24 @@ fn status_index_follows_the_shipment_and_lists_newest_first() {
             .map(|s| s.data().id.clone())
             .collect()
     };
-    assert_eq!(listed(Some(ShipmentStatus::InPreparation), None, 10), ["shp_4", "shp_2", "shp_0"]);
-    assert_eq!(listed(Some(ShipmentStatus::AwaitingPayment), None, 10), ["shp_3", "shp_1"]);
+    assert_eq!(
+        listed(Some(ShipmentStatus::InPreparation), None, 10),
+        ["shp_4", "shp_2", "shp_0"]
+    );
+    assert_eq!(
+        listed(Some(ShipmentStatus::AwaitingPayment), None, 10),
+        ["shp_3", "shp_1"]
+    );
     assert_eq!(listed(None, None, 2), ["shp_4", "shp_3"]);
     assert_eq!(listed(None, Some("shp_3"), 2), ["shp_2", "shp_1"]);
-    assert_eq!(listed(Some(ShipmentStatus::InPreparation), Some("shp_2"), 10), ["shp_0"]);
-    assert_eq!(r.order_id_by_external("ext3").unwrap().as_deref(), Some("ord_3"));
+    assert_eq!(
+        listed(Some(ShipmentStatus::InPreparation), Some("shp_2"), 10),
+        ["shp_0"]
+    );
+    assert_eq!(
+        r.order_id_by_external("ext3").unwrap().as_deref(),
+        Some("ord_3")
+    );
 }
 
 #[test]
@@ -200,7 +220,10 @@ fn another_schema_version_is_refused() {
         txn.commit().unwrap();
     }
     match Store::open(&path) {
-        Err(StoreError::SchemaMismatch { found: 99, expected }) => {
+        Err(StoreError::SchemaMismatch {
+            found: 99,
+            expected,
+        }) => {
             assert_eq!(expected, SCHEMA_VERSION)
         }
         other => panic!("expected a schema mismatch, got {:?}", other.err()),

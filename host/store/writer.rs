@@ -52,7 +52,10 @@ pub(super) fn spawn(db: Arc<Database>, batch_max: usize) -> Result<WriterHandle,
 
 impl WriterHandle {
     fn sender(&self) -> &mpsc::Sender<Job> {
-        self.inner.jobs.as_ref().expect("the sender lives until drop")
+        self.inner
+            .jobs
+            .as_ref()
+            .expect("the sender lives until drop")
     }
 
     fn job<T, E>(
