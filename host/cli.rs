@@ -45,6 +45,12 @@ pub struct ServeArgs {
     /// The shop's name, shown to buyers.
     #[arg(long, env = "WAYBILL_SHOP_NAME")]
     pub shop_name: Option<String>,
+    /// Largest file one upload may carry, in bytes (default 128 MiB).
+    #[arg(long, env = "WAYBILL_UPLOAD_BYTES_MAX")]
+    pub upload_bytes_max: Option<u64>,
+    /// Seconds an unreferenced file is kept before it is deleted (default 3600).
+    #[arg(long, env = "WAYBILL_BLOB_GRACE_SECS")]
+    pub blob_grace_secs: Option<u64>,
 }
 
 /// The data directory flag shared by every command.
@@ -83,6 +89,12 @@ impl ServeArgs {
         }
         if let Some(name) = &self.shop_name {
             config.shop_name = name.clone();
+        }
+        if let Some(bytes) = self.upload_bytes_max {
+            config.upload_bytes_max = bytes;
+        }
+        if let Some(secs) = self.blob_grace_secs {
+            config.blob_grace_secs = secs;
         }
         config
     }

@@ -5,6 +5,12 @@ use std::path::PathBuf;
 
 /// Largest JSON request body, in bytes.
 pub const JSON_BODY_BYTES_MAX: usize = 256 * 1024;
+/// Default largest upload: 128 MiB.
+pub const UPLOAD_BYTES_MAX_DEFAULT: u64 = 128 * 1024 * 1024;
+/// Default time an unreferenced file is kept: one hour.
+pub const BLOB_GRACE_SECS_DEFAULT: u64 = 3600;
+/// How often unreferenced files are collected.
+pub const GC_INTERVAL_SECS: u64 = 60;
 /// Most shipment ids one bulk prepare may name.
 pub const BULK_IDS_MAX: usize = 10_000;
 
@@ -19,6 +25,10 @@ pub struct Config {
     pub smtp_url: Option<String>,
     pub mail_from: String,
     pub shop_name: String,
+    /// Largest file one upload may carry.
+    pub upload_bytes_max: u64,
+    /// How long an unreferenced file is kept before collection.
+    pub blob_grace_secs: u64,
 }
 
 /// A configuration value that cannot work.
@@ -36,6 +46,8 @@ impl Config {
             smtp_url: None,
             mail_from: "Waybill <waybill@localhost>".to_owned(),
             shop_name: "Waybill".to_owned(),
+            upload_bytes_max: UPLOAD_BYTES_MAX_DEFAULT,
+            blob_grace_secs: BLOB_GRACE_SECS_DEFAULT,
         }
     }
 
@@ -68,6 +80,11 @@ impl Config {
                 "--mail-from `{}` is not an e-mail address",
                 self.mail_from
             )));
+        }
+        if self.upload_bytes_max == 0 {
+            return Err(ConfigError(
+                "--upload-bytes-max must be at least 1".to_owned(),
+            ));
         }
         if self.shop_name.trim().is_empty() {
             return Err(ConfigError("--shop-name must not be empty".to_owned()));

@@ -20,3 +20,4 @@ pub mod server;
 
 pub use http::app;
 pub use server::run;
+pub mod blobs;

@@ -6,9 +6,11 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
+use crate::blobs::{self, Blobs};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::fulfilment::Fulfilment;
+use crate::config::GC_INTERVAL_SECS;
+use crate::fulfilment::{Fulfilment, Settings};
 use crate::http::{AppState, app};
 use crate::notify::mailer::Mailer;
 use crate::notify::worker;
@@ -30,6 +32,8 @@ pub enum ServeError {
     Keys(#[from] KeyError),
     #[error("mail: {0}")]
     Mail(String),
+    #[error("files: {0}")]
+    Blobs(String),
     #[error("serving HTTP failed: {0}")]
     Http(std::io::Error),
 }
@@ -87,16 +91,34 @@ pub async fn run(
         data.store.clone(),
         Arc::new(data.keys),
         clock.clone(),
-        config.shop_name.clone(),
-        public_url,
+        Settings {
+            shop_name: config.shop_name.clone(),
+            public_url,
+            upload_bytes_max: config.upload_bytes_max,
+        },
         wake.clone(),
     );
+    let reclaimed = blobs::recover_abandoned_uploads(fulfilment.blobs())
+        .await
+        .map_err(|e| ServeError::Blobs(e.to_string()))?;
+    if reclaimed > 0 {
+        tracing::info!(
+            uploads = reclaimed,
+            "reclaiming uploads cut off by the last stop"
+        );
+    }
     let mailer = Mailer::new(config.smtp_url.as_deref(), &config.mail_from)
         .map_err(|e| ServeError::Mail(e.0))?;
     if config.smtp_url.is_none() {
         tracing::info!("no --smtp-url: buyer e-mails are written to this log");
     }
     let (stop_tx, stop_rx) = watch::channel(false);
+    let gc = tokio::spawn(collect_garbage_periodically(
+        fulfilment.blobs().clone(),
+        clock.clone(),
+        time::Duration::seconds(config.blob_grace_secs.min(i64::MAX as u64) as i64),
+        stop_rx.clone(),
+    ));
     let host_id = addr.ip().to_string();
     let worker = tokio::spawn(worker::run(
         data.store.clone(),
@@ -110,6 +132,7 @@ pub async fn run(
         fulfilment,
         store: data.store,
         shop_name: config.shop_name.clone(),
+        upload_bytes_max: config.upload_bytes_max,
     };
     println!("waybill listening on http://{addr}");
     use std::io::Write as _;
@@ -119,5 +142,28 @@ pub async fn run(
         .await;
     let _ = stop_tx.send(true);
     let _ = worker.await;
+    let _ = gc.await;
     served.map_err(ServeError::Http)
+}
+
+/// Collects unreferenced files now and then until shutdown.
+async fn collect_garbage_periodically(
+    blobs: Blobs,
+    clock: Arc<dyn Clock>,
+    grace: time::Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        match blobs::collect_garbage(&blobs, clock.now(), grace).await {
+            Ok(report) if report != blobs::GcReport::default() => {
+                tracing::info!(?report, "collected unreferenced files");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "file collection failed; will retry"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(GC_INTERVAL_SECS)) => {}
+            _ = stop.changed() => return,
+        }
+    }
 }

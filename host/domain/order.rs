@@ -230,5 +230,6 @@ fn new_shipment(
         waiver_accepted_at: None,
         token: None,
         notification: Notification::default(),
+        downloads: Vec::new(),
     })
 }

@@ -197,6 +197,9 @@ pub struct ShipmentData {
     pub waiver_accepted_at: Option<Timestamp>,
     pub token: Option<DownloadLink>,
     pub notification: Notification,
+    /// Completed downloads per file id (not requests: a resumed or aborted
+    /// download counts once, when its last byte went out).
+    pub downloads: Vec<(String, u32)>,
 }
 
 /// A refused shipment operation.
@@ -216,6 +219,12 @@ pub enum ShipmentError {
     ItemNotFound,
     /// The shipment already carries the most items allowed.
     TooManyItems,
+    /// No file with that id on this shipment.
+    FileNotFound,
+    /// That file is attached already.
+    FileAlreadyAttached,
+    /// The file was downloaded as often as the product allows.
+    DownloadLimitReached { limit: u32 },
 }
 
 impl std::fmt::Display for ShipmentError {
@@ -236,6 +245,14 @@ impl std::fmt::Display for ShipmentError {
             ShipmentError::TooManyItems => write!(
                 f,
                 "a shipment carries at most {ITEMS_PER_SHIPMENT_MAX} items"
+            ),
+            ShipmentError::FileNotFound => f.write_str("the shipment has no file with that id"),
+            ShipmentError::FileAlreadyAttached => {
+                f.write_str("this file is already attached to the shipment")
+            }
+            ShipmentError::DownloadLimitReached { limit } => write!(
+                f,
+                "this file was downloaded {limit} times, the most this link allows; ask the shop to reset the limit"
             ),
         }
     }
@@ -292,6 +309,11 @@ impl Shipment {
         }
     }
 
+    /// Checks that files and items can still change.
+    pub fn check_editable(&self) -> Result<(), ShipmentError> {
+        self.ensure_editable("change the content of")
+    }
+
     /// The order was paid: preparation can start.
     pub fn start_preparation(&mut self, now: Timestamp) -> Result<(), ShipmentError> {
         match self.0.status {
@@ -334,8 +356,112 @@ impl Shipment {
     /// Attaches a file.
     pub fn attach_file(&mut self, file: ShipmentFile) -> Result<(), ShipmentError> {
         self.ensure_editable("attach a file to")?;
+        if self.0.files.iter().any(|f| f.file.id == file.file.id) {
+            return Err(ShipmentError::FileAlreadyAttached);
+        }
         self.0.files.push(file);
         Ok(())
+    }
+
+    /// Removes an attached file; returns it so its blob can be released.
+    pub fn detach_file(&mut self, file_id: &str) -> Result<ShipmentFile, ShipmentError> {
+        self.ensure_editable("remove a file from")?;
+        let index = self
+            .0
+            .files
+            .iter()
+            .position(|f| f.file.id == file_id)
+            .ok_or(ShipmentError::FileNotFound)?;
+        Ok(self.0.files.remove(index))
+    }
+
+    /// Completed downloads of one file.
+    pub fn downloads_of(&self, file_id: &str) -> u32 {
+        self.0
+            .downloads
+            .iter()
+            .find(|(id, _)| id == file_id)
+            .map_or(0, |(_, n)| *n)
+    }
+
+    /// Checks that the buyer may download `file_id` now; returns the file.
+    pub fn check_download(&self, file_id: &str) -> Result<&ShipmentFile, ShipmentError> {
+        match self.0.status {
+            ShipmentStatus::Prepared | ShipmentStatus::Delivered => {}
+            status => {
+                return Err(ShipmentError::InvalidState {
+                    action: "download from",
+                    status,
+                });
+            }
+        }
+        let file = self
+            .0
+            .files
+            .iter()
+            .find(|f| f.file.id == file_id)
+            .ok_or(ShipmentError::FileNotFound)?;
+        if let Some(limit) = self.0.terms.download_limit
+            && self.downloads_of(file_id) >= limit
+        {
+            return Err(ShipmentError::DownloadLimitReached { limit });
+        }
+        Ok(file)
+    }
+
+    /// A download of `file_id` completed: counts it; the first one delivers the shipment.
+    pub fn record_download(&mut self, file_id: &str, now: Timestamp) -> Result<(), ShipmentError> {
+        if !self.0.files.iter().any(|f| f.file.id == file_id) {
+            return Err(ShipmentError::FileNotFound);
+        }
+        match self.0.status {
+            ShipmentStatus::Prepared => {
+                self.0.status = ShipmentStatus::Delivered;
+                self.0.delivered_at = Some(now);
+            }
+            ShipmentStatus::Delivered => {}
+            status => {
+                return Err(ShipmentError::InvalidState {
+                    action: "deliver",
+                    status,
+                });
+            }
+        }
+        match self.0.downloads.iter_mut().find(|(id, _)| id == file_id) {
+            Some((_, n)) => *n = n.saturating_add(1),
+            None => self.0.downloads.push((file_id.to_owned(), 1)),
+        }
+        Ok(())
+    }
+
+    /// The seller lets the buyer download every file again as often as the product allows.
+    pub fn reset_downloads(&mut self) -> Result<(), ShipmentError> {
+        match self.0.status {
+            ShipmentStatus::Prepared | ShipmentStatus::Delivered => {
+                self.0.downloads.clear();
+                Ok(())
+            }
+            status => Err(ShipmentError::InvalidState {
+                action: "reset the downloads of",
+                status,
+            }),
+        }
+    }
+
+    /// Replaces the buyer's link (lost, expired or leaked): the old one stops
+    /// working. Content stays as prepared.
+    pub fn reissue_link(&mut self, link: DownloadLink) -> Result<(), ShipmentError> {
+        match self.0.status {
+            ShipmentStatus::Prepared | ShipmentStatus::Delivered => {
+                self.0.token = Some(link);
+                self.0.notification.status = NotificationStatus::Pending;
+                Ok(())
+            }
+            status => Err(ShipmentError::InvalidState {
+                action: "reissue the link of",
+                status,
+            }),
+        }
     }
 
     /// Marks the shipment prepared: final. Freezes the content, records the

@@ -47,6 +47,7 @@ fn shipment_in(status: ShipmentStatus) -> Shipment {
         waiver_accepted_at: None,
         token: None,
         notification: Notification::default(),
+        downloads: Vec::new(),
     });
     use ShipmentStatus::*;
     let path: &[ShipmentStatus] = match status {
@@ -179,6 +180,7 @@ fn every_status_and_action() {
                 ShipmentError::Empty => "empty",
                 ShipmentError::ItemNotFound => "item_not_found",
                 ShipmentError::TooManyItems => "too_many_items",
+                _ => "other",
             });
         assert_eq!(got, expected, "{status:?} + {action:?}");
         if got.is_err() {
@@ -345,4 +347,69 @@ fn payment_is_idempotent_and_refuses_another_reference() {
     assert_eq!(order.payment.as_ref().unwrap().paid_at, t(1));
     assert!(order.record_payment("P2", t(3)).is_err());
     assert_eq!(order.status, OrderStatus::Paid);
+}
+
+fn a_file(id: &str) -> ShipmentFile {
+    ShipmentFile {
+        file: FileRef {
+            id: id.into(),
+            name: format!("{id}.pdf"),
+            size: 10,
+            content_type: "application/pdf".into(),
+        },
+        source: FileSource::Upload,
+    }
+}
+
+#[test]
+fn files_attach_once_detach_before_prepare_and_count_completed_downloads() {
+    let mut s = shipment_in(ShipmentStatus::InPreparation);
+    s.attach_file(a_file("f1")).unwrap();
+    assert_eq!(
+        s.attach_file(a_file("f1")),
+        Err(ShipmentError::FileAlreadyAttached)
+    );
+    s.attach_file(a_file("f2")).unwrap();
+    assert_eq!(s.detach_file("f2").unwrap().file.id, "f2");
+    assert_eq!(s.detach_file("f2"), Err(ShipmentError::FileNotFound));
+    assert!(matches!(
+        s.check_download("f1"),
+        Err(ShipmentError::InvalidState { .. })
+    ));
+    s.prepare(t(5), link(1)).unwrap();
+    assert_eq!(s.detach_file("f1"), Err(ShipmentError::AlreadyPrepared));
+    assert_eq!(
+        s.attach_file(a_file("f3")),
+        Err(ShipmentError::AlreadyPrepared)
+    );
+    // The product allows 5 completed downloads per file.
+    for n in 0..5 {
+        assert!(s.check_download("f1").is_ok(), "download {n}");
+        s.record_download("f1", t(10 + n)).unwrap();
+    }
+    assert_eq!(s.status(), ShipmentStatus::Delivered);
+    assert_eq!(
+        s.data().delivered_at,
+        Some(t(10)),
+        "the first completion delivers"
+    );
+    assert_eq!(
+        s.check_download("f1").err(),
+        Some(ShipmentError::DownloadLimitReached { limit: 5 })
+    );
+    assert_eq!(
+        s.check_download("nope").err(),
+        Some(ShipmentError::FileNotFound)
+    );
+    s.reset_downloads().unwrap();
+    assert!(s.check_download("f1").is_ok());
+    s.reissue_link(link(2)).unwrap();
+    assert_eq!(s.data().token, Some(link(2)));
+    s.revoke(t(30)).unwrap();
+    assert!(s.check_download("f1").is_err());
+    assert!(
+        s.reissue_link(link(3)).is_err(),
+        "a revoked shipment gets no new link"
+    );
+    assert_eq!(s.data().files.len(), 1, "content unchanged through it all");
 }

@@ -401,3 +401,25 @@ pub async fn resend(
     let shipment = state.fulfilment.resend(id).await?;
     Ok(shipment_response(&state, &shipment))
 }
+
+#[utoipa::path(post, path = "/api/v1/shipments/{id}/downloads/reset", tag = "shipments",
+    responses((status = 200, body = ShipmentResponse, description = "download counts back to zero"),
+              (status = 409, body = Problem, description = "not prepared")))]
+pub async fn reset_downloads(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ShipmentResponse>, ApiError> {
+    let shipment = state.fulfilment.reset_downloads(id).await?;
+    Ok(shipment_response(&state, &shipment))
+}
+
+#[utoipa::path(post, path = "/api/v1/shipments/{id}/link", tag = "shipments",
+    responses((status = 200, body = ShipmentResponse, description = "a new link (new expiry) is issued and e-mailed; the old one stops working"),
+              (status = 409, body = Problem, description = "not prepared, or revoked")))]
+pub async fn reissue_link(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ShipmentResponse>, ApiError> {
+    let shipment = state.fulfilment.reissue_link(id).await?;
+    Ok(shipment_response(&state, &shipment))
+}

@@ -6,12 +6,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
 use super::AppState;
-use super::dto::{BuyerContent, ItemBody, KeySet, PublicKeyBody};
+use super::dto::{BuyerContent, BuyerFile, ItemBody, KeySet, PublicKeyBody};
 use super::error::{ApiError, Problem};
 use crate::fulfilment::BuyerView;
 use crate::notify::message::escape;
 
-fn wants_json(headers: &HeaderMap) -> bool {
+pub(super) fn wants_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -29,7 +29,15 @@ fn content(view: &BuyerView, link: &str) -> BuyerContent {
     }
     let d = view.shipment.data();
     BuyerContent {
-        files: Vec::new(),
+        files: d
+            .files
+            .iter()
+            .map(|f| BuyerFile {
+                name: f.file.name.clone(),
+                size: f.file.size,
+                url: format!("{link}/files/{}", f.file.id),
+            })
+            .collect(),
         items: d
             .items
             .iter()
@@ -59,7 +67,7 @@ button{{font:inherit;padding:.6rem 1.2rem;border:0;border-radius:.4rem;backgroun
     )
 }
 
-fn error_response(e: ApiError, json: bool) -> Response {
+pub(super) fn error_response(e: ApiError, json: bool) -> Response {
     if json {
         return e.into_response();
     }
@@ -76,6 +84,15 @@ fn error_response(e: ApiError, json: bool) -> Response {
             "This link is not valid",
             "Check that you copied the whole link from the e-mail.",
         ),
+        "download_limit_reached" => (
+            "Download limit reached",
+            "This file was downloaded as many times as the shop allows. Ask the shop to reset the limit.",
+        ),
+        "waiver_required" => (
+            "Please confirm first",
+            "Open the link from your e-mail and confirm the waiver before downloading.",
+        ),
+        "not_found" => ("Not found", "This order has no such file."),
         _ => ("Something went wrong", "Please try again in a moment."),
     };
     let body = format!(
@@ -122,6 +139,18 @@ and I acknowledge that I thereby lose my right of withdrawal.</label></p>\
             escape(&link)
         )
     } else {
+        let mut files = String::new();
+        for file in &content.files {
+            files.push_str(&format!(
+                "<li><a href=\"{}\" download>{}</a> <span class=\"note\">({})</span></li>",
+                escape(&file.url),
+                escape(&file.name),
+                human_size(file.size)
+            ));
+        }
+        if !files.is_empty() {
+            files = format!("<h2>Files</h2><ul>{files}</ul>");
+        }
         let mut items = String::new();
         for item in &content.items {
             items.push_str(&format!(
@@ -130,7 +159,7 @@ and I acknowledge that I thereby lose my right of withdrawal.</label></p>\
                 escape(&item.value)
             ));
         }
-        format!("<h1>Your order from {shop}</h1><dl>{items}</dl>")
+        format!("<h1>Your order from {shop}</h1>{files}<dl>{items}</dl>")
     };
     let mut response =
         Html(page(&format!("Your order from {}", state.shop_name), &body)).into_response();
@@ -181,4 +210,19 @@ pub async fn public_keys(State(state): State<AppState>) -> Json<KeySet> {
 /// Answers 200 once the server serves.
 pub async fn healthz() -> (StatusCode, &'static str) {
     (StatusCode::OK, "ok\n")
+}
+
+/// A size as people read it: 1.5 MB, 820 kB, 12 bytes.
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
+    if bytes < 1000 {
+        return format!("{bytes} bytes");
+    }
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }

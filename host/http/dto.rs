@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 
-use crate::domain::{Order, Product, Shipment, TextItem};
+use crate::domain::{FileRef, Order, Product, Shipment, ShipmentFile, TextItem};
 
 /// RFC 3339, UTC.
 pub fn rfc3339(t: OffsetDateTime) -> String {
@@ -272,15 +272,51 @@ impl OrderResponse {
     }
 }
 
-/// A file in a shipment.
+/// A stored file.
 #[derive(Serialize, ToSchema)]
 pub struct FileResponse {
+    /// BLAKE3 hex of the content.
+    pub id: String,
+    pub name: String,
+    pub size: u64,
+    pub content_type: String,
+}
+
+impl From<&FileRef> for FileResponse {
+    fn from(f: &FileRef) -> Self {
+        FileResponse {
+            id: f.id.clone(),
+            name: f.name.clone(),
+            size: f.size,
+            content_type: f.content_type.clone(),
+        }
+    }
+}
+
+/// A file in a shipment.
+#[derive(Serialize, ToSchema)]
+pub struct ShipmentFileResponse {
     pub id: String,
     pub name: String,
     pub size: u64,
     pub content_type: String,
     /// `upload`, `plugin` or `product`.
     pub source: &'static str,
+    /// Completed downloads by the buyer.
+    pub downloads: u32,
+}
+
+impl ShipmentFileResponse {
+    pub fn new(f: &ShipmentFile, downloads: u32) -> Self {
+        ShipmentFileResponse {
+            id: f.file.id.clone(),
+            name: f.file.name.clone(),
+            size: f.file.size,
+            content_type: f.file.content_type.clone(),
+            source: f.source.as_str(),
+            downloads,
+        }
+    }
 }
 
 /// Delivery of the buyer notification.
@@ -301,7 +337,7 @@ pub struct ShipmentResponse {
     pub status: &'static str,
     pub buyer: BuyerBody,
     pub product_skus: Vec<String>,
-    pub files: Vec<FileResponse>,
+    pub files: Vec<ShipmentFileResponse>,
     pub items: Vec<ItemResponse>,
     pub created_at: String,
     pub paid_at: Option<String>,
@@ -331,13 +367,7 @@ impl ShipmentResponse {
             files: d
                 .files
                 .iter()
-                .map(|f| FileResponse {
-                    id: f.file.id.clone(),
-                    name: f.file.name.clone(),
-                    size: f.file.size,
-                    content_type: f.file.content_type.clone(),
-                    source: f.source.as_str(),
-                })
+                .map(|f| ShipmentFileResponse::new(f, s.downloads_of(&f.file.id)))
                 .collect(),
             items: d.items.iter().map(ItemResponse::from).collect(),
             created_at: rfc3339(d.created_at),

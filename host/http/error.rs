@@ -5,6 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::blobs::BlobError;
 use crate::domain::ShipmentError;
 use crate::fulfilment::FulfilError;
 use crate::tokens::TokenError;
@@ -106,9 +107,42 @@ impl From<ShipmentError> for ApiError {
             ShipmentError::Empty => (StatusCode::UNPROCESSABLE_ENTITY, "empty_shipment"),
             ShipmentError::ItemNotFound => (StatusCode::NOT_FOUND, "not_found"),
             ShipmentError::TooManyItems => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            ShipmentError::FileNotFound => (StatusCode::NOT_FOUND, "not_found"),
+            ShipmentError::FileAlreadyAttached => (StatusCode::CONFLICT, "conflict"),
+            ShipmentError::DownloadLimitReached { .. } => {
+                (StatusCode::FORBIDDEN, "download_limit_reached")
+            }
             _ => (StatusCode::CONFLICT, "invalid_state"),
         };
         ApiError::new(status, code, e.to_string())
+    }
+}
+
+impl From<BlobError> for ApiError {
+    fn from(e: BlobError) -> Self {
+        match e {
+            BlobError::TooLarge { limit_bytes } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!(
+                    "the file is larger than the limit of {limit_bytes} bytes; nothing was stored"
+                ),
+            ),
+            BlobError::NotFound => ApiError::not_found("file"),
+            BlobError::Interrupted(detail) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "validation_failed",
+                format!("the upload was interrupted ({detail}); nothing was stored"),
+            ),
+            e => {
+                tracing::error!(error = %e, "blob failure");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "the server could not read or write the file",
+                )
+            }
+        }
     }
 }
 
@@ -155,6 +189,12 @@ impl From<FulfilError> for ApiError {
                 "token_revoked",
                 "this link was replaced by a newer one; use the link from the shop's latest e-mail",
             ),
+            FulfilError::WaiverRequired => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "waiver_required",
+                "open the link first and confirm the withdrawal-right waiver",
+            ),
+            FulfilError::Blob(e) => e.into(),
             FulfilError::Store(e) => {
                 tracing::error!(error = %e, "storage failure");
                 ApiError::new(

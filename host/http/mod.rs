@@ -2,9 +2,11 @@
 
 pub mod api;
 pub mod buyer;
+pub mod download;
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod files;
 pub mod openapi;
 
 use axum::Router;
@@ -22,6 +24,7 @@ pub struct AppState {
     pub fulfilment: Fulfilment,
     pub store: Store,
     pub shop_name: String,
+    pub upload_bytes_max: u64,
 }
 
 /// The whole HTTP application.
@@ -43,6 +46,21 @@ pub fn app(state: AppState) -> Router {
         .route("/shipments/{id}/cancel", post(api::cancel))
         .route("/shipments/{id}/revoke", post(api::revoke))
         .route("/shipments/{id}/resend", post(api::resend))
+        .route(
+            "/shipments/{id}/downloads/reset",
+            post(api::reset_downloads),
+        )
+        .route("/shipments/{id}/link", post(api::reissue_link))
+        .route("/files/{id}", get(files::get))
+        .route("/shipments/{id}/files/{file_id}", delete(files::detach))
+        .route(
+            "/files",
+            post(files::upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/shipments/{id}/files",
+            post(files::attach).layer(DefaultBodyLimit::disable()),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             extract::require_api_key,
@@ -53,6 +71,7 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v1", api)
         .route("/d/{token}", get(buyer::open_link))
         .route("/d/{token}/waiver", post(buyer::accept_waiver))
+        .route("/d/{token}/files/{file_id}", get(download::download))
         .route("/.well-known/waybill/keys", get(buyer::public_keys))
         .route("/healthz", get(buyer::healthz))
         .layer(DefaultBodyLimit::max(JSON_BODY_BYTES_MAX))

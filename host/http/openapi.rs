@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{api, buyer};
+use super::{api, buyer, download, files};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,7 +14,9 @@ use super::{api, buyer};
         api::create_order, api::get_order, api::record_payment,
         api::list_shipments, api::get_shipment, api::add_item, api::remove_item,
         api::prepare, api::prepare_many, api::cancel, api::revoke, api::resend,
-        buyer::open_link, buyer::accept_waiver, buyer::public_keys,
+        api::reset_downloads, api::reissue_link,
+        files::upload, files::get, files::attach, files::detach,
+        buyer::open_link, buyer::accept_waiver, buyer::public_keys, download::download,
     ),
     modifiers(&BearerAuth),
     security(("api_key" = []))

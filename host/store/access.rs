@@ -3,8 +3,10 @@
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, WriteTransaction};
 
 use super::records::{self, OrderRecord, ProductRecord, ShipmentRecord};
-use super::tables::{Table, status_key};
-use super::{ApiKeyRecord, OutboxMessage, StoreError};
+use super::tables::{Table, chunk_key, status_key};
+use super::{
+    ApiKeyRecord, BlobRecord, FileMetaRecord, OutboxMessage, StoreError, TrashRecord, UploadRecord,
+};
 use crate::domain::{Order, Product, Shipment, ShipmentStatus};
 
 /// Anything records can be read from: a snapshot or a write operation.
@@ -44,6 +46,25 @@ pub trait Source {
     fn api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         self.get_raw(Table::ApiKeys, key_hash.as_bytes())?
             .map(|v| records::decode("api key", &v))
+            .transpose()
+    }
+
+    /// A blob record by id.
+    fn blob(&self, id: &str) -> Result<Option<BlobRecord>, StoreError> {
+        self.get_raw(Table::Blobs, id.as_bytes())?
+            .map(|v| records::decode("blob", &v))
+            .transpose()
+    }
+
+    /// One encoded chunk of a blob.
+    fn blob_chunk(&self, chunks_key: &str, index: u32) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get_raw(Table::BlobChunks, &chunk_key(chunks_key, index))
+    }
+
+    /// What the last upload said about a blob.
+    fn file_meta(&self, id: &str) -> Result<Option<FileMetaRecord>, StoreError> {
+        self.get_raw(Table::Files, id.as_bytes())?
+            .map(|v| records::decode("file", &v))
             .transpose()
     }
 
@@ -143,6 +164,49 @@ impl Reader {
                         .map_err(|_| StoreError::Corrupt("outbox key".into()))?,
                 );
                 Ok((seq, records::decode("outbox message", value.value())?))
+            })
+            .collect()
+    }
+
+    /// Every blob record, in id order, starting after `after`, at most `limit`.
+    pub fn blobs(&self, after: Option<&str>, limit: usize) -> Result<Vec<BlobRecord>, StoreError> {
+        let table = self.table(Table::Blobs)?;
+        let range = match after {
+            Some(after) => table.range((
+                std::ops::Bound::Excluded(after.as_bytes()),
+                std::ops::Bound::Unbounded,
+            ))?,
+            None => table.iter()?,
+        };
+        range
+            .take(limit)
+            .map(|entry| records::decode("blob", entry?.1.value()))
+            .collect()
+    }
+
+    /// Uploads in progress (or abandoned by a crash).
+    pub fn uploads(&self) -> Result<Vec<(String, UploadRecord)>, StoreError> {
+        self.table(Table::Uploads)?
+            .iter()?
+            .map(|entry| {
+                let (k, v) = entry?;
+                let id = String::from_utf8(k.value().to_vec())
+                    .map_err(|_| StoreError::Corrupt("upload key".into()))?;
+                Ok((id, records::decode("upload", v.value())?))
+            })
+            .collect()
+    }
+
+    /// Chunk sets waiting for deletion, at most `limit`.
+    pub fn trash(&self, limit: usize) -> Result<Vec<(String, TrashRecord)>, StoreError> {
+        self.table(Table::Trash)?
+            .iter()?
+            .take(limit)
+            .map(|entry| {
+                let (k, v) = entry?;
+                let key = String::from_utf8(k.value().to_vec())
+                    .map_err(|_| StoreError::Corrupt("trash key".into()))?;
+                Ok((key, records::decode("trash", v.value())?))
             })
             .collect()
     }
@@ -287,6 +351,64 @@ impl<'a> Tx<'a> {
     /// Removes a delivered message from the outbox.
     pub fn remove_outbox(&mut self, seq: u64) {
         self.delete(Table::Outbox, seq.to_be_bytes().to_vec());
+    }
+
+    /// Stores one encoded chunk.
+    pub fn put_blob_chunk(&mut self, chunks_key: &str, index: u32, encoded: Vec<u8>) {
+        self.put(Table::BlobChunks, chunk_key(chunks_key, index), encoded);
+    }
+
+    /// Deletes one chunk.
+    pub fn delete_blob_chunk(&mut self, chunks_key: &str, index: u32) {
+        self.delete(Table::BlobChunks, chunk_key(chunks_key, index));
+    }
+
+    /// Creates or replaces a blob record.
+    pub fn put_blob(&mut self, blob: &BlobRecord) {
+        self.put(
+            Table::Blobs,
+            blob.id.as_bytes().to_vec(),
+            records::encode(blob),
+        );
+    }
+
+    /// Removes a blob record and its file metadata (its chunks go to the trash separately).
+    pub fn delete_blob(&mut self, id: &str) {
+        self.delete(Table::Blobs, id.as_bytes().to_vec());
+        self.delete(Table::Files, id.as_bytes().to_vec());
+    }
+
+    /// Records what an upload said about a blob.
+    pub fn put_file_meta(&mut self, id: &str, meta: &FileMetaRecord) {
+        self.put(Table::Files, id.as_bytes().to_vec(), records::encode(meta));
+    }
+
+    /// Registers an upload in progress.
+    pub fn put_upload(&mut self, upload_id: &str, record: &UploadRecord) {
+        self.put(
+            Table::Uploads,
+            upload_id.as_bytes().to_vec(),
+            records::encode(record),
+        );
+    }
+
+    /// Forgets an upload (finished or moved to the trash).
+    pub fn delete_upload(&mut self, upload_id: &str) {
+        self.delete(Table::Uploads, upload_id.as_bytes().to_vec());
+    }
+
+    /// Schedules a chunk set for deletion.
+    pub fn put_trash(&mut self, chunks_key: &str, record: &TrashRecord) {
+        self.put(
+            Table::Trash,
+            chunks_key.as_bytes().to_vec(),
+            records::encode(record),
+        );
+    }
+
+    /// Removes a processed trash entry.
+    pub fn delete_trash(&mut self, chunks_key: &str) {
+        self.delete(Table::Trash, chunks_key.as_bytes().to_vec());
     }
 
     fn next_sequence(&mut self, name: &[u8]) -> Result<u64, StoreError> {

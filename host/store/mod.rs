@@ -19,7 +19,9 @@ use std::sync::Arc;
 use redb::{Database, ReadableDatabase, ReadableTable};
 
 pub use access::{Reader, Source, Tx};
-pub use records::{ApiKeyRecord, OutboxMessage};
+pub use records::{
+    ApiKeyRecord, BlobRecord, FileMetaRecord, OutboxMessage, TrashRecord, UploadRecord,
+};
 use tables::Table;
 
 /// Version of the on-disk layout; a file with another version is refused.
@@ -93,7 +95,21 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        self.writer.submit(op).await
+        self.writer.submit(op, true).await
+    }
+
+    /// Like [`Store::write`], but the commit need not reach the disk before
+    /// the answer: it becomes durable with the next durable commit. For bulk
+    /// data (upload chunks) whose owner commits durably at its end.
+    pub async fn write_relaxed<T, E>(
+        &self,
+        op: impl FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.writer.submit(op, false).await
     }
 
     /// Like [`Store::write`], for code outside the async runtime (the CLI).

@@ -105,6 +105,8 @@ pub(super) struct ShipmentRecord {
     waiver_accepted_at: Option<Ts>,
     token: Option<LinkRecord>,
     notification: NotificationRecord,
+    #[serde(default)]
+    downloads: Vec<(String, u32)>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -341,6 +343,7 @@ impl From<&Shipment> for ShipmentRecord {
                 last_error: d.notification.last_error.clone(),
                 sent_at: d.notification.sent_at,
             },
+            downloads: d.downloads.clone(),
         }
     }
 }
@@ -399,6 +402,7 @@ impl TryFrom<ShipmentRecord> for Shipment {
                 token: t.token,
                 expires_at: t.expires_at,
             }),
+            downloads: r.downloads,
         }))
     }
 }
@@ -411,4 +415,50 @@ pub(super) fn encode<R: Serialize>(record: &R) -> Vec<u8> {
 /// Decodes a record, naming what was corrupt.
 pub(super) fn decode<'a, R: Deserialize<'a>>(what: &str, bytes: &'a [u8]) -> Result<R, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| corrupt(what, e))
+}
+
+/// A stored blob: content-addressed, chunked, verified on read.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BlobRecord {
+    /// BLAKE3 hex of the whole content.
+    pub id: String,
+    pub size: u64,
+    /// Uncompressed bytes per chunk (the last chunk may be shorter).
+    pub chunk_bytes: u32,
+    /// Prefix of this blob's keys in the chunk table.
+    pub chunks_key: String,
+    /// BLAKE3 hex of each uncompressed chunk, in order.
+    pub chunk_hashes: Vec<String>,
+    /// Stored bytes of all chunks (after compression).
+    pub stored_bytes: u64,
+    /// Products and shipments that reference the blob.
+    pub refs: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: Ts,
+    /// When `refs` last fell to zero (or creation): the grace period runs from here.
+    #[serde(with = "time::serde::rfc3339")]
+    pub released_at: Ts,
+}
+
+/// What an upload said about a blob.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileMetaRecord {
+    pub name: String,
+    pub content_type: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub uploaded_at: Ts,
+}
+
+/// An upload in progress.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UploadRecord {
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: Ts,
+}
+
+/// Chunks waiting to be deleted.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TrashRecord {
+    /// Chunk indexes `0..chunk_count` (an upper bound for abandoned uploads).
+    pub chunk_count: u32,
 }

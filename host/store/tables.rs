@@ -24,11 +24,21 @@ pub enum Table {
     ShipmentsByStatus,
     /// Buyer notifications not yet delivered, by sequence number (u64 big-endian).
     Outbox,
+    /// Blob records (size, chunk hashes, references) by BLAKE3 hex id.
+    Blobs,
+    /// Blob content: chunks key ++ chunk index (u32 big-endian) → encoded chunk.
+    BlobChunks,
+    /// Uploads in progress by upload id; leftovers after a crash are garbage.
+    Uploads,
+    /// Chunk sets to delete (from removed blobs or abandoned uploads), by chunks key.
+    Trash,
+    /// What the last upload of a blob said about it (name, type), by blob id.
+    Files,
 }
 
 impl Table {
     /// Every table, for creating them all on first open.
-    pub const ALL: [Table; 8] = [
+    pub const ALL: [Table; 13] = [
         Table::Meta,
         Table::ApiKeys,
         Table::Products,
@@ -37,6 +47,11 @@ impl Table {
         Table::Shipments,
         Table::ShipmentsByStatus,
         Table::Outbox,
+        Table::Blobs,
+        Table::BlobChunks,
+        Table::Uploads,
+        Table::Trash,
+        Table::Files,
     ];
 
     /// The redb definition.
@@ -50,6 +65,11 @@ impl Table {
             Table::Shipments => "shipments",
             Table::ShipmentsByStatus => "shipments_by_status",
             Table::Outbox => "outbox",
+            Table::Blobs => "blobs",
+            Table::BlobChunks => "blob_chunks",
+            Table::Uploads => "uploads",
+            Table::Trash => "trash",
+            Table::Files => "files",
         })
     }
 }
@@ -71,5 +91,13 @@ pub fn status_key(status: ShipmentStatus, shipment_id: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(1 + shipment_id.len());
     key.push(status_code(status));
     key.extend_from_slice(shipment_id.as_bytes());
+    key
+}
+
+/// Key of one chunk of a blob's content.
+pub fn chunk_key(chunks_key: &str, index: u32) -> Vec<u8> {
+    let mut key = Vec::with_capacity(chunks_key.len() + 4);
+    key.extend_from_slice(chunks_key.as_bytes());
+    key.extend_from_slice(&index.to_be_bytes());
     key
 }

@@ -12,7 +12,13 @@ use super::{StoreError, Tx};
 type Completion = Box<dyn FnOnce(Result<(), &StoreError>) + Send>;
 /// A type-erased operation: runs against the batch transaction, reports
 /// whether its staged writes should be kept, and hands back its completion.
-type Job = Box<dyn FnOnce(&mut Tx<'_>) -> (bool, Completion) + Send>;
+type Op = Box<dyn FnOnce(&mut Tx<'_>) -> (bool, Completion) + Send>;
+
+/// An operation and whether its caller needs it durable before the answer.
+struct Job {
+    op: Op,
+    durable: bool,
+}
 
 /// Sends operations to the writer thread. Dropping the last handle lets the
 /// thread finish the operations already sent and waits for it, so the
@@ -60,13 +66,14 @@ impl WriterHandle {
 
     fn job<T, E>(
         op: impl FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+        durable: bool,
     ) -> (Job, oneshot::Receiver<Result<T, E>>)
     where
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |txn: &mut Tx<'_>| {
+        let op: Op = Box::new(move |txn: &mut Tx<'_>| {
             let result = op(txn);
             let keep = result.is_ok();
             let completion: Completion = Box::new(move |commit: Result<(), &StoreError>| {
@@ -80,18 +87,19 @@ impl WriterHandle {
             });
             (keep, completion)
         });
-        (job, rx)
+        (Job { op, durable }, rx)
     }
 
     pub(super) async fn submit<T, E>(
         &self,
         op: impl FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+        durable: bool,
     ) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let (job, rx) = Self::job(op);
+        let (job, rx) = Self::job(op, durable);
         self.sender()
             .send(job)
             .map_err(|_| E::from(StoreError::Closed))?;
@@ -107,7 +115,7 @@ impl WriterHandle {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let (job, rx) = Self::job(op);
+        let (job, rx) = Self::job(op, true);
         self.sender()
             .send(job)
             .map_err(|_| E::from(StoreError::Closed))?;
@@ -131,13 +139,20 @@ fn run(db: &Database, jobs: &mpsc::Receiver<Job>, batch_max: usize) {
 
 fn run_batch(db: &Database, batch: Vec<Job>) {
     let mut completions = Vec::with_capacity(batch.len());
+    let durable = batch.iter().any(|job| job.durable);
     let outcome = (|| {
         let mut txn = db.begin_write()?;
         txn.set_two_phase_commit(true);
+        if !durable {
+            // Persisted by the next durable commit; until then a crash loses
+            // only writes whose callers did not ask for durability.
+            txn.set_durability(redb::Durability::None)
+                .map_err(|e| StoreError::Storage(e.to_string()))?;
+        }
         let mut failure = None;
         for job in batch {
             let mut tx = Tx::new(&txn);
-            let (keep, completion) = job(&mut tx);
+            let (keep, completion) = (job.op)(&mut tx);
             completions.push(completion);
             if keep && failure.is_none() {
                 let staged = tx.into_staged();

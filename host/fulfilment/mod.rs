@@ -9,9 +9,14 @@ use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 use tokio::sync::Notify;
 
+mod files;
+
+pub use files::{Download, UploadMeta};
+
+use crate::blobs::{self, BlobError, Blobs};
 use crate::clock::Clock;
 use crate::domain::{
-    Buyer, DownloadLink, Order, OrderError, OrderLine, PaymentOutcome, PluginRef, Product,
+    Buyer, DownloadLink, FileRef, Order, OrderError, OrderLine, PaymentOutcome, PluginRef, Product,
     ProductKind, ProductTerms, Shipment, ShipmentError, ShipmentStatus, TextItem,
 };
 use crate::ids::new_id;
@@ -41,6 +46,10 @@ pub enum FulfilError {
     Revoked,
     #[error("the link was replaced by a newer one")]
     Superseded,
+    #[error("the buyer must first confirm the withdrawal-right waiver")]
+    WaiverRequired,
+    #[error(transparent)]
+    Blob(#[from] BlobError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -147,9 +156,19 @@ impl Preparer {
 #[derive(Clone)]
 pub struct Fulfilment {
     store: Store,
+    blobs: Blobs,
+    upload_bytes_max: u64,
     clock: Arc<dyn Clock>,
     preparer: Arc<Preparer>,
     outbox_wake: Arc<Notify>,
+}
+
+/// How the use cases are set up.
+pub struct Settings {
+    pub shop_name: String,
+    /// Base of buyer links, without a trailing slash.
+    pub public_url: String,
+    pub upload_bytes_max: u64,
 }
 
 impl Fulfilment {
@@ -158,20 +177,26 @@ impl Fulfilment {
         store: Store,
         keys: Arc<KeyRing>,
         clock: Arc<dyn Clock>,
-        shop_name: String,
-        public_url: String,
+        settings: Settings,
         outbox_wake: Arc<Notify>,
     ) -> Self {
         Fulfilment {
+            blobs: Blobs::in_redb(store.clone()),
             store,
+            upload_bytes_max: settings.upload_bytes_max,
             clock,
             preparer: Arc::new(Preparer {
                 keys,
-                shop_name,
-                public_url,
+                shop_name: settings.shop_name,
+                public_url: settings.public_url,
             }),
             outbox_wake,
         }
+    }
+
+    /// The blob store.
+    pub fn blobs(&self) -> &Blobs {
+        &self.blobs
     }
 
     /// The buyer link for a token.
@@ -190,12 +215,6 @@ impl Fulfilment {
         sku: String,
         input: ProductInput,
     ) -> Result<(Product, bool), FulfilError> {
-        if !input.files.is_empty() {
-            return Err(FulfilError::Validation(format!(
-                "file `{}` does not exist; upload files before naming them in a product",
-                input.files[0]
-            )));
-        }
         if let Some(plugin) = &input.plugin {
             return Err(FulfilError::Validation(format!(
                 "plugin `{}` is not installed",
@@ -206,13 +225,22 @@ impl Fulfilment {
         self.store
             .write(move |tx| {
                 let existing = tx.product(&sku)?;
+                let mut files = Vec::with_capacity(input.files.len());
+                for id in &input.files {
+                    if files.iter().any(|f: &FileRef| &f.id == id) {
+                        return Err(FulfilError::Validation(format!(
+                            "file `{id}` is listed twice"
+                        )));
+                    }
+                    files.push(file_ref(tx, id)?);
+                }
                 let product = Product {
                     created_at: existing.as_ref().map_or(now, |p| p.created_at),
                     updated_at: now,
                     sku,
                     name: input.name,
                     kind: input.kind,
-                    files: Vec::new(),
+                    files,
                     items: input.items,
                     plugin: input.plugin,
                     auto_prepare: input.auto_prepare,
@@ -222,6 +250,14 @@ impl Fulfilment {
                     return Err(FulfilError::Validation(
                         "a standard product needs at least one file or item to deliver".to_owned(),
                     ));
+                }
+                for file in &product.files {
+                    blobs::add_ref(tx, &file.id)?;
+                }
+                if let Some(old) = &existing {
+                    for file in &old.files {
+                        blobs::release_ref(tx, &file.id, now)?;
+                    }
                 }
                 tx.put_product(&product);
                 Ok((product, existing.is_none()))
@@ -278,6 +314,9 @@ impl Fulfilment {
                 );
                 tx.put_order(&order);
                 for shipment in &shipments {
+                    for file in &shipment.data().files {
+                        blobs::add_ref(tx, &file.file.id)?;
+                    }
                     tx.put_shipment(shipment)?;
                 }
                 Ok((order, true))
@@ -459,10 +498,44 @@ impl Fulfilment {
         Ok(results)
     }
 
-    /// Cancels a shipment that was not prepared yet.
+    /// Cancels a shipment that was not prepared yet; its files are released.
     pub async fn cancel(&self, id: String) -> Result<Shipment, FulfilError> {
         let now = self.clock.now();
-        self.update_shipment(id, move |s| s.cancel(now)).await
+        self.store
+            .write(move |tx| {
+                let mut shipment = tx.shipment(&id)?.ok_or(FulfilError::NotFound("shipment"))?;
+                shipment.cancel(now)?;
+                for file in &shipment.data().files {
+                    blobs::release_ref(tx, &file.file.id, now)?;
+                }
+                tx.put_shipment(&shipment)?;
+                Ok(shipment)
+            })
+            .await
+    }
+
+    /// Lets the buyer download every file again as often as the product allows.
+    pub async fn reset_downloads(&self, id: String) -> Result<Shipment, FulfilError> {
+        self.update_shipment(id, |s| s.reset_downloads()).await
+    }
+
+    /// Replaces the buyer's link with a new one (new expiry) and e-mails it;
+    /// the old link stops working.
+    pub async fn reissue_link(&self, id: String) -> Result<Shipment, FulfilError> {
+        let now = self.clock.now();
+        let preparer = self.preparer.clone();
+        let shipment = self
+            .store
+            .write(move |tx| {
+                let mut shipment = tx.shipment(&id)?.ok_or(FulfilError::NotFound("shipment"))?;
+                let link = preparer.issue_link(&shipment, now);
+                shipment.reissue_link(link)?;
+                preparer.enqueue_notification(tx, &shipment, now)?;
+                Ok::<_, FulfilError>(shipment)
+            })
+            .await?;
+        self.outbox_wake.notify_one();
+        Ok(shipment)
     }
 
     /// Blocks the buyer's downloads of a prepared shipment.
@@ -504,7 +577,11 @@ impl Fulfilment {
     }
 
     /// Checks a buyer token and finds its shipment, without changing anything.
-    fn check_token(&self, token: &str, now: OffsetDateTime) -> Result<Shipment, FulfilError> {
+    pub(crate) fn check_token(
+        &self,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<Shipment, FulfilError> {
         let claims = self.preparer.keys.verify(token, now)?;
         let shipment =
             self.store
@@ -571,6 +648,26 @@ impl Fulfilment {
             })
             .await
     }
+}
+
+/// A file as products and shipments name it: the blob plus its upload's name and type.
+fn file_ref(tx: &Tx<'_>, id: &str) -> Result<FileRef, FulfilError> {
+    let invalid =
+        || FulfilError::Validation(format!("file `{id}` does not exist; upload it first"));
+    if !blobs::is_blob_id(id) {
+        return Err(invalid());
+    }
+    let blob = tx.blob(id)?.ok_or_else(invalid)?;
+    let meta = tx.file_meta(id)?;
+    Ok(FileRef {
+        id: blob.id,
+        name: meta
+            .as_ref()
+            .map_or_else(|| "file".to_owned(), |m| m.name.clone()),
+        size: blob.size,
+        content_type: meta
+            .map_or_else(|| "application/octet-stream".to_owned(), |m| m.content_type),
+    })
 }
 
 /// Whether a verified token still opens this shipment.
