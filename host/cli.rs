@@ -23,6 +23,32 @@ pub enum Command {
     /// Manage API keys and token signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Add and check stored files (the server must be stopped).
+    #[command(subcommand)]
+    Files(FilesCommand),
+}
+
+/// File management.
+#[derive(Debug, Subcommand)]
+pub enum FilesCommand {
+    /// Store a file; prints its id as the last line.
+    Add {
+        /// The file to store.
+        path: PathBuf,
+        /// Name buyers see (default: the file's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Media type (default: guessed from the extension).
+        #[arg(long)]
+        content_type: Option<String>,
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// Re-hash every stored file and report any corruption (exit status 1 if any).
+    Verify {
+        #[command(flatten)]
+        data: DataArg,
+    },
 }
 
 /// Flags of `serve`; each also reads `WAYBILL_<FLAG>`.
@@ -48,9 +74,12 @@ pub struct ServeArgs {
     /// Largest file one upload may carry, in bytes (default 128 MiB).
     #[arg(long, env = "WAYBILL_UPLOAD_BYTES_MAX")]
     pub upload_bytes_max: Option<u64>,
-    /// Seconds an unreferenced file is kept before it is deleted (default 3600).
+    /// Seconds an unreferenced file is kept before it is deleted (default 86400).
     #[arg(long, env = "WAYBILL_BLOB_GRACE_SECS")]
     pub blob_grace_secs: Option<u64>,
+    /// Seconds between collections of unreferenced files (default 60).
+    #[arg(long, env = "WAYBILL_GC_INTERVAL_SECS")]
+    pub gc_interval_secs: Option<u64>,
 }
 
 /// The data directory flag shared by every command.
@@ -95,6 +124,9 @@ impl ServeArgs {
         }
         if let Some(secs) = self.blob_grace_secs {
             config.blob_grace_secs = secs;
+        }
+        if let Some(secs) = self.gc_interval_secs {
+            config.gc_interval_secs = secs;
         }
         config
     }

@@ -7,10 +7,10 @@ use std::path::PathBuf;
 pub const JSON_BODY_BYTES_MAX: usize = 256 * 1024;
 /// Default largest upload: 128 MiB.
 pub const UPLOAD_BYTES_MAX_DEFAULT: u64 = 128 * 1024 * 1024;
-/// Default time an unreferenced file is kept: one hour.
-pub const BLOB_GRACE_SECS_DEFAULT: u64 = 3600;
-/// How often unreferenced files are collected.
-pub const GC_INTERVAL_SECS: u64 = 60;
+/// Default time an unreferenced file is kept: a day, time to name it in a product.
+pub const BLOB_GRACE_SECS_DEFAULT: u64 = 24 * 3600;
+/// Default time between collections of unreferenced files.
+pub const GC_INTERVAL_SECS_DEFAULT: u64 = 60;
 /// Most shipment ids one bulk prepare may name.
 pub const BULK_IDS_MAX: usize = 10_000;
 
@@ -29,6 +29,8 @@ pub struct Config {
     pub upload_bytes_max: u64,
     /// How long an unreferenced file is kept before collection.
     pub blob_grace_secs: u64,
+    /// How often unreferenced files are collected.
+    pub gc_interval_secs: u64,
 }
 
 /// A configuration value that cannot work.
@@ -48,6 +50,7 @@ impl Config {
             shop_name: "Waybill".to_owned(),
             upload_bytes_max: UPLOAD_BYTES_MAX_DEFAULT,
             blob_grace_secs: BLOB_GRACE_SECS_DEFAULT,
+            gc_interval_secs: GC_INTERVAL_SECS_DEFAULT,
         }
     }
 
@@ -80,6 +83,11 @@ impl Config {
                 "--mail-from `{}` is not an e-mail address",
                 self.mail_from
             )));
+        }
+        if self.gc_interval_secs == 0 {
+            return Err(ConfigError(
+                "--gc-interval-secs must be at least 1".to_owned(),
+            ));
         }
         if self.upload_bytes_max == 0 {
             return Err(ConfigError(

@@ -21,3 +21,4 @@ pub mod server;
 pub use http::app;
 pub use server::run;
 pub mod blobs;
+pub mod files_cli;

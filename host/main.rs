@@ -4,7 +4,7 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
-use waybill::cli::{Cli, Command, KeysCommand};
+use waybill::cli::{Cli, Command, FilesCommand, KeysCommand};
 use waybill::config::Config;
 use waybill::server::{self, DataDir};
 use waybill::tokens::KeyRing;
@@ -37,6 +37,51 @@ fn main() -> anyhow::Result<()> {
                 waybill::auth::create_key_blocking(&data.store, &name, OffsetDateTime::now_utc())?;
             println!("created API key `{name}`; it is shown only now:");
             println!("{key}");
+            Ok(())
+        }
+        Command::Files(FilesCommand::Add {
+            path,
+            name,
+            content_type,
+            data,
+        }) => {
+            let config = Config::new(data.dir, "127.0.0.1:0".parse()?);
+            let data = DataDir::open(&config)?;
+            let raw_name = name.unwrap_or_else(|| {
+                path.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            });
+            let name = waybill::http::files::sanitize_file_name(&raw_name)
+                .context("the file name has no usable characters; pass --name")?;
+            let content_type = content_type
+                .unwrap_or_else(|| waybill::files_cli::guess_content_type(&name).to_owned());
+            let id = waybill::files_cli::add(
+                &data.store,
+                &path,
+                &name,
+                &content_type,
+                config.upload_bytes_max,
+            )?;
+            println!(
+                "stored {} as `{name}` ({content_type}); name it in a product or shipment within {} hours or it is collected:",
+                path.display(),
+                config.blob_grace_secs / 3600
+            );
+            println!("{id}");
+            Ok(())
+        }
+        Command::Files(FilesCommand::Verify { data }) => {
+            let config = Config::new(data.dir, "127.0.0.1:0".parse()?);
+            let data = DataDir::open(&config)?;
+            let (checked, problems) = waybill::files_cli::verify(&data.store)?;
+            for p in &problems {
+                println!("CORRUPT {}: {}", p.blob, p.problem);
+            }
+            println!("checked {checked} files: {} corrupt", problems.len());
+            if !problems.is_empty() {
+                std::process::exit(1);
+            }
             Ok(())
         }
         Command::Keys(KeysCommand::RotateSigning { data }) => {

@@ -9,7 +9,6 @@ use tokio::sync::{Notify, watch};
 use crate::blobs::{self, Blobs};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::config::GC_INTERVAL_SECS;
 use crate::fulfilment::{Fulfilment, Settings};
 use crate::http::{AppState, app};
 use crate::notify::mailer::Mailer;
@@ -117,6 +116,7 @@ pub async fn run(
         fulfilment.blobs().clone(),
         clock.clone(),
         time::Duration::seconds(config.blob_grace_secs.min(i64::MAX as u64) as i64),
+        std::time::Duration::from_secs(config.gc_interval_secs),
         stop_rx.clone(),
     ));
     let host_id = addr.ip().to_string();
@@ -151,6 +151,7 @@ async fn collect_garbage_periodically(
     blobs: Blobs,
     clock: Arc<dyn Clock>,
     grace: time::Duration,
+    interval: std::time::Duration,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -162,7 +163,7 @@ async fn collect_garbage_periodically(
             Err(e) => tracing::warn!(error = %e, "file collection failed; will retry"),
         }
         tokio::select! {
-            _ = tokio::time::sleep(std::time::Duration::from_secs(GC_INTERVAL_SECS)) => {}
+            _ = tokio::time::sleep(interval) => {}
             _ = stop.changed() => return,
         }
     }
