@@ -26,6 +26,9 @@ use tables::Table;
 
 /// Version of the on-disk layout; a file with another version is refused.
 pub const SCHEMA_VERSION: u32 = 1;
+/// redb's page cache, which also bounds its write buffer (half of it): keeps
+/// memory flat while 128 MiB files stream through; metadata fits easily.
+const CACHE_BYTES_MAX: usize = 32 * 1024 * 1024;
 /// Most operations committed together in one group commit.
 const BATCH_OPERATIONS_MAX: usize = 512;
 
@@ -74,7 +77,10 @@ impl Store {
     /// Opens (or creates) the database file, checks its schema version and
     /// starts the writer thread.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let db = match Database::create(path) {
+        let db = match Database::builder()
+            .set_cache_size(CACHE_BYTES_MAX)
+            .create(path)
+        {
             Ok(db) => db,
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(StoreError::Locked),
             Err(e) => return Err(StoreError::Open(e.to_string())),
