@@ -1,7 +1,9 @@
 //! Reading a blob: any byte range, one verified chunk at a time.
 
 use axum::body::Bytes;
-use futures_util::Stream;
+use std::sync::Arc;
+
+use futures_util::{Stream, StreamExt};
 
 use super::{BlobError, ChunkStore, chunk};
 use crate::store::BlobRecord;
@@ -10,12 +12,15 @@ use crate::store::BlobRecord;
 #[derive(Clone)]
 pub struct BlobReader<C: ChunkStore> {
     chunks: C,
-    record: BlobRecord,
+    record: Arc<BlobRecord>,
 }
 
 impl<C: ChunkStore> BlobReader<C> {
     pub(super) fn new(chunks: C, record: BlobRecord) -> Self {
-        BlobReader { chunks, record }
+        BlobReader {
+            chunks,
+            record: Arc::new(record),
+        }
     }
 
     /// The blob's record.
@@ -58,33 +63,38 @@ impl<C: ChunkStore> BlobReader<C> {
             .map_err(|e| BlobError::Interrupted(format!("read task failed: {e}")))?
     }
 
-    /// Bytes `start..end` as a stream of verified pieces, one chunk in memory
-    /// at a time: the next chunk is read only when the consumer asks for it.
-    pub fn stream(
-        self,
-        start: u64,
-        end: u64,
-    ) -> impl Stream<Item = Result<Bytes, BlobError>> + Send {
+    /// Bytes `start..end` as a stream of verified pieces. At most
+    /// [`READ_AHEAD_CHUNKS`] chunks are in memory: the next one is read and
+    /// verified (on another core) while the current one is being sent.
+    pub fn stream(self, start: u64, end: u64) -> impl Stream<Item = Result<Bytes, BlobError>> + Send {
         let chunk_bytes = u64::from(self.record.chunk_bytes).max(1);
-        futures_util::stream::try_unfold((self, start), move |(reader, pos)| async move {
-            if pos >= end {
-                return Ok(None);
-            }
-            let index = (pos / chunk_bytes) as u32;
-            let chunk_start = u64::from(index) * chunk_bytes;
-            let data = reader.read_chunk(index).await?;
-            let from = (pos - chunk_start) as usize;
-            let to = ((end - chunk_start) as usize).min(data.len());
-            if from >= to {
-                return Err(BlobError::Corrupt {
-                    blob: reader.record.id.clone(),
-                    chunk: index,
-                    reason: "chunk shorter than the recorded size".into(),
-                });
-            }
-            let piece = Bytes::from(data).slice(from..to);
-            let next = chunk_start + to as u64;
-            Ok(Some((piece, (reader, next))))
-        })
+        let indexes = if start < end {
+            (start / chunk_bytes)..((end - 1) / chunk_bytes + 1)
+        } else {
+            0..0
+        };
+        futures_util::stream::iter(indexes)
+            .map(move |index| {
+                let reader = self.clone();
+                async move {
+                    let index = index as u32;
+                    let chunk_start = u64::from(index) * chunk_bytes;
+                    let data = reader.read_chunk(index).await?;
+                    let from = start.saturating_sub(chunk_start) as usize;
+                    let to = ((end - chunk_start) as usize).min(data.len());
+                    if from >= to {
+                        return Err(BlobError::Corrupt {
+                            blob: reader.record.id.clone(),
+                            chunk: index,
+                            reason: "chunk shorter than the recorded size".into(),
+                        });
+                    }
+                    Ok(Bytes::from(data).slice(from..to))
+                }
+            })
+            .buffered(READ_AHEAD_CHUNKS)
     }
 }
+
+/// Chunks read ahead of the one being sent.
+pub const READ_AHEAD_CHUNKS: usize = 2;
