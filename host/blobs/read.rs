@@ -66,7 +66,11 @@ impl<C: ChunkStore> BlobReader<C> {
     /// Bytes `start..end` as a stream of verified pieces. At most
     /// [`READ_AHEAD_CHUNKS`] chunks are in memory: the next one is read and
     /// verified (on another core) while the current one is being sent.
-    pub fn stream(self, start: u64, end: u64) -> impl Stream<Item = Result<Bytes, BlobError>> + Send {
+    pub fn stream(
+        self,
+        start: u64,
+        end: u64,
+    ) -> impl Stream<Item = Result<Bytes, BlobError>> + Send {
         let chunk_bytes = u64::from(self.record.chunk_bytes).max(1);
         let indexes = if start < end {
             (start / chunk_bytes)..((end - 1) / chunk_bytes + 1)

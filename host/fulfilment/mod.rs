@@ -411,7 +411,7 @@ impl Fulfilment {
                 }
                 page
             }
-            None => reader.shipments(status, after, limit + 1)?,
+            None => reader.shipments(status, after, true, limit + 1)?,
         };
         let mut page = page;
         let next = if page.len() > limit {

@@ -1,11 +1,14 @@
 //! Typed reads and writes of records, shared by read snapshots and write operations.
 
+use std::ops::Bound;
+
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, WriteTransaction};
 
 use super::records::{self, OrderRecord, ProductRecord, ShipmentRecord};
 use super::tables::{Table, chunk_key, status_key};
 use super::{
-    ApiKeyRecord, BlobRecord, FileMetaRecord, OutboxMessage, StoreError, TrashRecord, UploadRecord,
+    ApiKeyRecord, BlobRecord, FileMetaRecord, OutboxMessage, SessionRecord, StoreError,
+    TrashRecord, UploadRecord,
 };
 use crate::domain::{Order, Product, Shipment, ShipmentStatus};
 
@@ -68,6 +71,13 @@ pub trait Source {
             .transpose()
     }
 
+    /// An admin session by the hash of its cookie.
+    fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
+        self.get_raw(Table::Sessions, token_hash.as_bytes())?
+            .map(|v| records::decode("session", &v))
+            .transpose()
+    }
+
     /// An outbox message by sequence number.
     fn outbox_message(&self, seq: u64) -> Result<Option<OutboxMessage>, StoreError> {
         self.get_raw(Table::Outbox, &seq.to_be_bytes())?
@@ -93,49 +103,75 @@ impl Reader {
         Ok(self.txn.open_table(table.def())?)
     }
 
-    /// Shipments newest first, optionally only those in `status`, starting
-    /// after the shipment id `after` (the previous page's last id).
+    /// Keys of `table` within `lower..upper`, in key order or reversed, at most `limit`.
+    fn page_keys(
+        &self,
+        table: Table,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        newest_first: bool,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let table = self.table(table)?;
+        let range = table.range((lower, upper))?;
+        let entries: Vec<_> = if newest_first {
+            range.rev().take(limit).collect()
+        } else {
+            range.take(limit).collect()
+        };
+        entries
+            .into_iter()
+            .map(|entry| Ok(entry?.0.value().to_vec()))
+            .collect()
+    }
+
+    /// Shipments, optionally only those in `status`, newest or oldest first,
+    /// continuing after the shipment id `after` (the previous page's last id).
     pub fn shipments(
         &self,
         status: Option<ShipmentStatus>,
         after: Option<&str>,
+        newest_first: bool,
         limit: usize,
     ) -> Result<Vec<Shipment>, StoreError> {
         let ids: Vec<String> = match status {
             Some(status) => {
-                let index = self.table(Table::ShipmentsByStatus)?;
                 let start = status_key(status, "");
-                let end = match after {
-                    Some(after) => status_key(status, after),
-                    None => {
-                        let mut end = start.clone();
-                        end[0] += 1;
-                        end
-                    }
+                let mut end = start.clone();
+                end[0] += 1;
+                let cursor = after.map(|a| status_key(status, a));
+                let (lower, upper) = match (&cursor, newest_first) {
+                    (Some(c), true) => (
+                        Bound::Included(start.as_slice()),
+                        Bound::Excluded(c.as_slice()),
+                    ),
+                    (Some(c), false) => (
+                        Bound::Excluded(c.as_slice()),
+                        Bound::Excluded(end.as_slice()),
+                    ),
+                    (None, _) => (
+                        Bound::Included(start.as_slice()),
+                        Bound::Excluded(end.as_slice()),
+                    ),
                 };
-                index
-                    .range(start.as_slice()..end.as_slice())?
-                    .rev()
-                    .take(limit)
-                    .map(|entry| {
-                        let (key, _) = entry?;
-                        String::from_utf8(key.value()[1..].to_vec())
+                self.page_keys(Table::ShipmentsByStatus, lower, upper, newest_first, limit)?
+                    .into_iter()
+                    .map(|key| {
+                        String::from_utf8(key[1..].to_vec())
                             .map_err(|_| StoreError::Corrupt("status index".into()))
                     })
                     .collect::<Result<_, _>>()?
             }
             None => {
-                let table = self.table(Table::Shipments)?;
-                let range = match after {
-                    Some(after) => table.range(..after.as_bytes())?,
-                    None => table.iter()?,
+                let (lower, upper) = match (after, newest_first) {
+                    (Some(a), true) => (Bound::Unbounded, Bound::Excluded(a.as_bytes())),
+                    (Some(a), false) => (Bound::Excluded(a.as_bytes()), Bound::Unbounded),
+                    (None, _) => (Bound::Unbounded, Bound::Unbounded),
                 };
-                range
-                    .rev()
-                    .take(limit)
-                    .map(|entry| {
-                        let (key, _) = entry?;
-                        String::from_utf8(key.value().to_vec())
+                self.page_keys(Table::Shipments, lower, upper, newest_first, limit)?
+                    .into_iter()
+                    .map(|key| {
+                        String::from_utf8(key)
                             .map_err(|_| StoreError::Corrupt("shipment key".into()))
                     })
                     .collect::<Result<_, _>>()?
@@ -147,6 +183,28 @@ impl Reader {
                     StoreError::Corrupt(format!("index names missing shipment {id}"))
                 })
             })
+            .collect()
+    }
+
+    /// Orders newest first, continuing after the order id `after`.
+    pub fn orders(&self, after: Option<&str>, limit: usize) -> Result<Vec<Order>, StoreError> {
+        let upper = after.map_or(Bound::Unbounded, |a| Bound::Excluded(a.as_bytes()));
+        self.page_keys(Table::Orders, Bound::Unbounded, upper, true, limit)?
+            .into_iter()
+            .map(|key| {
+                let id =
+                    String::from_utf8(key).map_err(|_| StoreError::Corrupt("order key".into()))?;
+                self.order(&id)?
+                    .ok_or_else(|| StoreError::Corrupt(format!("order {id} vanished")))
+            })
+            .collect()
+    }
+
+    /// Products in SKU order.
+    pub fn products(&self) -> Result<Vec<Product>, StoreError> {
+        self.table(Table::Products)?
+            .iter()?
+            .map(|entry| records::decode::<ProductRecord>("product", entry?.1.value())?.try_into())
             .collect()
     }
 
@@ -409,6 +467,20 @@ impl<'a> Tx<'a> {
     /// Removes a processed trash entry.
     pub fn delete_trash(&mut self, chunks_key: &str) {
         self.delete(Table::Trash, chunks_key.as_bytes().to_vec());
+    }
+
+    /// Stores an admin session under the hash of its cookie.
+    pub fn put_session(&mut self, token_hash: &str, record: &SessionRecord) {
+        self.put(
+            Table::Sessions,
+            token_hash.as_bytes().to_vec(),
+            records::encode(record),
+        );
+    }
+
+    /// Ends an admin session.
+    pub fn delete_session(&mut self, token_hash: &str) {
+        self.delete(Table::Sessions, token_hash.as_bytes().to_vec());
     }
 
     fn next_sequence(&mut self, name: &[u8]) -> Result<u64, StoreError> {

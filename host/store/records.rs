@@ -462,3 +462,16 @@ pub struct TrashRecord {
     /// Chunk indexes `0..chunk_count` (an upper bound for abandoned uploads).
     pub chunk_count: u32,
 }
+
+/// An admin session: who signed in, the form token, and when it ends.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Name of the API key used to sign in.
+    pub key_name: String,
+    /// The CSRF token every form of this session must carry.
+    pub csrf_token: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: Ts,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: Ts,
+}

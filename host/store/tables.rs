@@ -34,11 +34,13 @@ pub enum Table {
     Trash,
     /// What the last upload of a blob said about it (name, type), by blob id.
     Files,
+    /// Admin sign-in sessions by the BLAKE3 hash of the session cookie.
+    Sessions,
 }
 
 impl Table {
     /// Every table, for creating them all on first open.
-    pub const ALL: [Table; 13] = [
+    pub const ALL: [Table; 14] = [
         Table::Meta,
         Table::ApiKeys,
         Table::Products,
@@ -52,6 +54,7 @@ impl Table {
         Table::Uploads,
         Table::Trash,
         Table::Files,
+        Table::Sessions,
     ];
 
     /// The redb definition.
@@ -70,6 +73,7 @@ impl Table {
             Table::Uploads => "uploads",
             Table::Trash => "trash",
             Table::Files => "files",
+            Table::Sessions => "sessions",
         })
     }
 }

@@ -161,7 +161,7 @@ fn status_index_follows_the_shipment_and_lists_newest_first() {
     }
     let r = store.read().unwrap();
     let listed = |status, after: Option<&str>, limit| -> Vec<String> {
-        r.shipments(status, after, limit)
+        r.shipments(status, after, true, limit)
             .unwrap()
             .into_iter()
             .map(|s| s.data().id.clone())
