@@ -94,6 +94,7 @@ fn main() {
         .expect("building the client runtime");
     println!("waybill orders benchmark: {BIN}");
     println!("scratch: {}", scratch.path().display());
+    let load_start = load_average();
 
     let mut failures = Failures::default();
 
@@ -174,8 +175,12 @@ fn main() {
     sorted_probes.sort_by(f64::total_cmp);
     let fsync_median = sorted_probes[sorted_probes.len() / 2];
 
+    let load_end = load_average();
     println!();
     println!("== Summary ({} cores) ==", available_cores());
+    println!(
+        "load average (1/5/15 min) at start: {load_start}; at end: {load_end} (other work on the machine skews everything)"
+    );
     println!();
     println!(
         "{:<36} {:>9} {:>8} {:>8} {:>7} {:>9} {:>9}",
@@ -359,6 +364,18 @@ fn ms(d: Duration) -> f64 {
 
 fn mib(bytes: u64) -> String {
     format!("{:.2} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// `/proc/loadavg`'s three load averages, to show what else ran.
+fn load_average() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|_| "?".to_owned())
 }
 
 fn available_cores() -> usize {

@@ -57,6 +57,18 @@ fn pae(pieces: &[&[u8]]) -> Vec<u8> {
     out
 }
 
+/// `/proc/loadavg`'s three load averages, to show what else ran.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|_| "?".to_owned())
+}
+
 fn median(mut rates: Vec<f64>) -> f64 {
     rates.sort_by(f64::total_cmp);
     rates[rates.len() / 2]
@@ -111,6 +123,7 @@ fn main() {
         "{ROUNDS} interleaved rounds of {} ms each, median reported",
         ROUND_TIME.as_millis()
     );
+    let load_start = load_average();
 
     // The exact bytes the token's signature covers, for verify_strict alone.
     let body = URL_SAFE_NO_PAD
@@ -183,6 +196,10 @@ fn main() {
         }
     }
 
+    println!(
+        "load average (1/5/15 min) at start: {load_start}; at end: {} (other work on the machine skews everything)",
+        load_average()
+    );
     let medians: Vec<f64> = rates.into_iter().map(median).collect();
     let raw = medians[raw_index];
     let rows: Vec<(&str, f64)> = contenders

@@ -23,6 +23,8 @@ const RETRY_DELAY_SECS_MAX: i64 = 300;
 const IDLE_POLL_SECS: u64 = 30;
 /// Messages read per scan.
 const SCAN_MESSAGES_MAX: usize = 64;
+/// Messages sent at once (separate SMTP connections from lettre's pool).
+const SEND_CONCURRENCY: usize = 8;
 
 /// Delay before the next attempt after `attempts` failures.
 pub fn retry_delay_secs(attempts: u32) -> i64 {
@@ -67,25 +69,37 @@ async fn deliver_due(
     shutdown: &watch::Receiver<bool>,
 ) -> Result<Duration, StoreError> {
     let messages = store.read()?.outbox(SCAN_MESSAGES_MAX)?;
-    let mut next_due: Option<OffsetDateTime> = None;
     let full_scan = messages.len() == SCAN_MESSAGES_MAX;
+    let now = clock.now();
+    let mut next_due: Option<OffsetDateTime> = None;
+    let mut due = Vec::new();
     for (seq, msg) in messages {
+        if msg.next_attempt_at > now {
+            next_due = Some(next_due.map_or(msg.next_attempt_at, |d| d.min(msg.next_attempt_at)));
+        } else {
+            due.push((seq, msg));
+        }
+    }
+    for group in due.chunks(SEND_CONCURRENCY) {
         if *shutdown.borrow() {
             break;
         }
-        let now = clock.now();
-        if msg.next_attempt_at > now {
-            next_due = Some(next_due.map_or(msg.next_attempt_at, |d| d.min(msg.next_attempt_at)));
-            continue;
-        }
-        let message_id = format!("<waybill.{seq}.{}@{host_id}>", msg.shipment_id);
-        let outcome = mailer.send(&msg, &message_id).await.map_err(|e| e.0);
-        if let Err(error) = &outcome {
-            tracing::warn!(seq, to = %msg.to_email, error = %error, "notification not delivered; will retry");
-        }
-        let done = clock.now();
-        let retry_at = record_attempt(store, seq, msg, outcome, done).await?;
-        if let Some(at) = retry_at {
+        let sends = group.iter().map(|(seq, msg)| async move {
+            let message_id = format!("<waybill.{seq}.{}@{host_id}>", msg.shipment_id);
+            let outcome = mailer.send(msg, &message_id).await.map_err(|e| e.0);
+            if let Err(error) = &outcome {
+                tracing::warn!(seq, to = %msg.to_email, error = %error, "notification not delivered; will retry");
+            }
+            outcome
+        });
+        let outcomes = futures_util::future::join_all(sends).await;
+        let attempts: Vec<Attempt> = group
+            .iter()
+            .cloned()
+            .zip(outcomes)
+            .map(|((seq, msg), outcome)| Attempt { seq, msg, outcome })
+            .collect();
+        for at in record_attempts(store, attempts, clock.now()).await? {
             next_due = Some(next_due.map_or(at, |d| d.min(at)));
         }
     }
@@ -101,39 +115,50 @@ async fn deliver_due(
     })
 }
 
-/// Durably records one attempt: removes the message on success, or schedules
-/// the retry; mirrors the outcome on the shipment for the seller.
-async fn record_attempt(
-    store: &Store,
+/// One delivery attempt and how it went.
+struct Attempt {
     seq: u64,
-    mut msg: OutboxMessage,
+    msg: OutboxMessage,
     outcome: Result<(), String>,
+}
+
+/// Durably records a group of attempts in one write: removes the delivered
+/// messages, schedules retries, and mirrors each outcome on its shipment for
+/// the seller. Returns the retry times.
+async fn record_attempts(
+    store: &Store,
+    attempts: Vec<Attempt>,
     now: OffsetDateTime,
-) -> Result<Option<OffsetDateTime>, StoreError> {
+) -> Result<Vec<OffsetDateTime>, StoreError> {
     store
         .write(move |tx| {
-            if tx.outbox_message(seq)?.is_none() {
-                return Ok(None);
-            }
-            if let Some(mut shipment) = tx.shipment(&msg.shipment_id)? {
-                shipment.record_notification_attempt(now, outcome.clone());
-                tx.put_shipment(&shipment)?;
-            }
-            match outcome {
-                Ok(()) => {
-                    tx.remove_outbox(seq);
-                    Ok(None)
+            let mut retries = Vec::new();
+            for Attempt {
+                seq,
+                mut msg,
+                outcome,
+            } in attempts
+            {
+                if tx.outbox_message(seq)?.is_none() {
+                    continue;
                 }
-                Err(error) => {
-                    msg.attempts += 1;
-                    msg.last_error = Some(error);
-                    msg.next_attempt_at =
-                        now + time::Duration::seconds(retry_delay_secs(msg.attempts));
-                    let at = msg.next_attempt_at;
-                    tx.update_outbox(seq, &msg);
-                    Ok::<_, StoreError>(Some(at))
+                if let Some(mut shipment) = tx.shipment(&msg.shipment_id)? {
+                    shipment.record_notification_attempt(now, outcome.clone());
+                    tx.put_shipment(&shipment)?;
+                }
+                match outcome {
+                    Ok(()) => tx.remove_outbox(seq),
+                    Err(error) => {
+                        msg.attempts += 1;
+                        msg.last_error = Some(error);
+                        msg.next_attempt_at =
+                            now + time::Duration::seconds(retry_delay_secs(msg.attempts));
+                        retries.push(msg.next_attempt_at);
+                        tx.update_outbox(seq, &msg);
+                    }
                 }
             }
+            Ok::<_, StoreError>(retries)
         })
         .await
 }
