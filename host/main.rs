@@ -1,5 +1,7 @@
 //! The `waybill` binary: parses the command line, binds, and hands over to the library.
 
+use std::process::ExitCode;
+
 use anyhow::Context as _;
 use clap::Parser as _;
 use time::OffsetDateTime;
@@ -9,7 +11,7 @@ use waybill::config::Config;
 use waybill::server::{self, DataDir};
 use waybill::tokens::KeyRing;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -28,7 +30,7 @@ fn main() -> anyhow::Result<()> {
                     .await
                     .with_context(|| format!("cannot listen on {}", config.listen))?;
                 server::run(config, listener, shutdown).await?;
-                Ok(())
+                Ok(ExitCode::SUCCESS)
             })
         }
         Command::Keys(KeysCommand::Create { name, data }) => {
@@ -38,7 +40,7 @@ fn main() -> anyhow::Result<()> {
                 waybill::auth::create_key_blocking(&data.store, &name, OffsetDateTime::now_utc())?;
             println!("created API key `{name}`; it is shown only now:");
             println!("{key}");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Files(FilesCommand::Add {
             path,
@@ -70,7 +72,7 @@ fn main() -> anyhow::Result<()> {
                 config.blob_grace_secs / 3600
             );
             println!("{id}");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Files(FilesCommand::Verify { data }) => {
             let config = Config::new(data.dir, "127.0.0.1:0".parse()?);
@@ -80,10 +82,14 @@ fn main() -> anyhow::Result<()> {
                 println!("CORRUPT {}: {}", p.blob, p.problem);
             }
             println!("checked {checked} files: {} corrupt", problems.len());
-            if !problems.is_empty() {
-                std::process::exit(1);
-            }
-            Ok(())
+            // Close the store before reporting failure: exiting with it open
+            // would leave redb to repair the file at the next start.
+            drop(data);
+            Ok(if problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Keys(KeysCommand::RotateSigning { data }) => {
             let config = Config::new(data.dir, "127.0.0.1:0".parse()?);
@@ -97,7 +103,7 @@ fn main() -> anyhow::Result<()> {
             let kid = KeyRing::rotate(&config.keys_dir())?;
             println!("new signing key {kid} is active; earlier links stay valid");
             println!("restart a running server to sign with it");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -133,6 +133,7 @@ pub async fn run(
         store: data.store,
         shop_name: config.shop_name.clone(),
         upload_bytes_max: config.upload_bytes_max,
+        mail_transport: mail_transport(config.smtp_url.as_deref()),
     };
     println!("waybill listening on http://{addr}");
     use std::io::Write as _;
@@ -165,6 +166,20 @@ async fn collect_garbage_periodically(
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = stop.changed() => return,
+        }
+    }
+}
+
+/// The mail transport as shown to the seller: the SMTP server without any
+/// credentials in its URL, or the log.
+fn mail_transport(smtp_url: Option<&str>) -> String {
+    match smtp_url {
+        None => "the server log (no --smtp-url)".to_owned(),
+        Some(url) => {
+            let (scheme, rest) = url.split_once("://").unwrap_or(("smtp", url));
+            let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+            let host = host.split(['/', '?']).next().unwrap_or(host);
+            format!("SMTP ({scheme}://{host})")
         }
     }
 }

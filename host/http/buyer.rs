@@ -2,14 +2,15 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
 use super::AppState;
 use super::dto::{BuyerContent, BuyerFile, ItemBody, KeySet, PublicKeyBody};
 use super::error::{ApiError, Problem};
+use super::pages::{self, buyer::Lang};
 use crate::fulfilment::BuyerView;
-use crate::notify::message::escape;
+use crate::store::Source;
 
 pub(super) fn wants_json(headers: &HeaderMap) -> bool {
     headers
@@ -51,57 +52,56 @@ fn content(view: &BuyerView, link: &str) -> BuyerContent {
     }
 }
 
-fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<meta name=\"referrer\" content=\"no-referrer\"><meta name=\"robots\" content=\"noindex\">\
-<title>{}</title><style>\
-body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#1f2937;line-height:1.5}}\
-h1{{font-size:1.5rem}}dl{{display:grid;grid-template-columns:max-content 1fr;gap:.5rem 1rem}}\
-dd{{margin:0;font-family:ui-monospace,monospace;word-break:break-all}}\
-button{{font:inherit;padding:.6rem 1.2rem;border:0;border-radius:.4rem;background:#1d4ed8;color:#fff;cursor:pointer}}\
-.note{{color:#4b5563}}</style></head><body>{}</body></html>",
-        escape(title),
-        body
-    )
+/// The buyer's language: `?lang=`, then `Accept-Language`, then English.
+pub(super) fn language(uri: &Uri, headers: &HeaderMap) -> Lang {
+    let query_lang = uri.query().and_then(|q| {
+        q.split('&')
+            .find_map(|pair| pair.strip_prefix("lang="))
+            .filter(|v| v.len() <= 16)
+    });
+    let accept = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    Lang::choose(query_lang, accept)
 }
 
-pub(super) fn error_response(e: ApiError, json: bool) -> Response {
+/// An HTML page the browser must not cache (it is behind a secret link).
+fn html_page(status: StatusCode, lang: Option<Lang>, markup: maud::Markup) -> Response {
+    let mut response = (status, Html(markup.into_string())).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::HeaderName::from_static("x-frame-options"),
+        HeaderValue::from_static("DENY"),
+    );
+    headers.insert(header::VARY, HeaderValue::from_static("Accept-Language"));
+    if let Some(lang) = lang {
+        headers.insert(
+            header::CONTENT_LANGUAGE,
+            HeaderValue::from_static(lang.code()),
+        );
+    }
+    response
+}
+
+/// An error for the buyer in the buyer's language.
+pub(super) fn error_response_in(e: ApiError, json: bool, lang: Lang, state: &AppState) -> Response {
     if json {
         return e.into_response();
     }
-    let (title, what) = match e.code {
-        "token_expired" => (
-            "This link has expired",
-            "Ask the shop to send you a new link.",
-        ),
-        "token_revoked" => (
-            "This link no longer works",
-            "The shop withdrew access to this order, or sent you a newer link. Contact the shop if this is unexpected.",
-        ),
-        "token_invalid" => (
-            "This link is not valid",
-            "Check that you copied the whole link from the e-mail.",
-        ),
-        "download_limit_reached" => (
-            "Download limit reached",
-            "This file was downloaded as many times as the shop allows. Ask the shop to reset the limit.",
-        ),
-        "waiver_required" => (
-            "Please confirm first",
-            "Open the link from your e-mail and confirm the waiver before downloading.",
-        ),
-        "not_found" => ("Not found", "This order has no such file."),
-        _ => ("Something went wrong", "Please try again in a moment."),
-    };
-    let body = format!(
-        "<h1>{}</h1><p>{}</p><p class=\"note\">{}</p>",
-        escape(title),
-        escape(what),
-        escape(&e.detail)
-    );
-    (e.status, Html(page(title, &body))).into_response()
+    html_page(
+        e.status,
+        Some(lang),
+        pages::buyer::error_page(lang, Some(&state.shop_name), e.code, None),
+    )
 }
 
 fn link_of(state: &AppState, token: &str) -> String {
@@ -115,59 +115,63 @@ fn link_of(state: &AppState, token: &str) -> String {
 pub async fn open_link(
     State(state): State<AppState>,
     Path(token): Path<String>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     let json = wants_json(&headers);
+    let lang = language(&uri, &headers);
     let view = match state.fulfilment.open_link(&token).await {
         Ok(view) => view,
-        Err(e) => return error_response(e.into(), json),
+        Err(e) => return error_response_in(e.into(), json, lang, &state),
     };
     let link = link_of(&state, &token);
     let content = content(&view, &link);
     if json {
         return Json(content).into_response();
     }
-    let shop = escape(&state.shop_name);
-    let body = if view.waiver_required {
-        format!(
-            "<h1>Your order from {shop}</h1>\
-<p>This order contains digital content. Before you can open it, please confirm:</p>\
-<form method=\"post\" action=\"{}/waiver\">\
-<p><label><input type=\"checkbox\" name=\"consent\" required> I ask for the digital content to be delivered now, \
-and I acknowledge that I thereby lose my right of withdrawal.</label></p>\
-<button type=\"submit\">Confirm and open my order</button></form>",
-            escape(&link)
-        )
+    let markup = if view.waiver_required {
+        let action = format!("{link}/waiver?lang={}", lang.code());
+        pages::buyer::waiver_page(lang, &state.shop_name, &link, &action)
     } else {
-        let mut files = String::new();
-        for file in &content.files {
-            files.push_str(&format!(
-                "<li><a href=\"{}\" download>{}</a> <span class=\"note\">({})</span></li>",
-                escape(&file.url),
-                escape(&file.name),
-                human_size(file.size)
-            ));
-        }
-        if !files.is_empty() {
-            files = format!("<h2>Files</h2><ul>{files}</ul>");
-        }
-        let mut items = String::new();
-        for item in &content.items {
-            items.push_str(&format!(
-                "<dt>{}</dt><dd>{}</dd>",
-                escape(&item.label),
-                escape(&item.value)
-            ));
-        }
-        format!("<h1>Your order from {shop}</h1>{files}<dl>{items}</dl>")
+        let d = view.shipment.data();
+        let order_number = state
+            .store
+            .read()
+            .ok()
+            .and_then(|r| r.order(&d.order_id).ok().flatten())
+            .map(|o| o.external_id);
+        let files = d
+            .files
+            .iter()
+            .zip(&content.files)
+            .map(|(f, shown)| pages::buyer::FileView {
+                name: shown.name.clone(),
+                size: shown.size,
+                url: shown.url.clone(),
+                downloads_left: d
+                    .terms
+                    .download_limit
+                    .map(|limit| limit.saturating_sub(view.shipment.downloads_of(&f.file.id))),
+            })
+            .collect();
+        pages::buyer::content_page(
+            lang,
+            &pages::buyer::ContentView {
+                shop: state.shop_name.clone(),
+                buyer_name: d.buyer.name.clone(),
+                order_number,
+                files,
+                items: content
+                    .items
+                    .iter()
+                    .map(|i| (i.label.clone(), i.value.clone()))
+                    .collect(),
+                expires_at: d.token.as_ref().map(|t| t.expires_at),
+                link: link.clone(),
+            },
+        )
     };
-    let mut response =
-        Html(page(&format!("Your order from {}", state.shop_name), &body)).into_response();
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        "no-store".parse().expect("static header"),
-    );
-    response
+    html_page(StatusCode::OK, Some(lang), markup)
 }
 
 #[utoipa::path(post, path = "/d/{token}/waiver", tag = "buyer",
@@ -177,16 +181,26 @@ and I acknowledge that I thereby lose my right of withdrawal.</label></p>\
 pub async fn accept_waiver(
     State(state): State<AppState>,
     Path(token): Path<String>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     let json = wants_json(&headers);
+    let lang = language(&uri, &headers);
     if let Err(e) = state.fulfilment.accept_waiver(&token).await {
-        return error_response(e.into(), json);
+        return error_response_in(e.into(), json, lang, &state);
     }
     if json {
-        return open_link(State(state), Path(token), headers).await;
+        return open_link(State(state), Path(token), uri, headers).await;
     }
-    Redirect::to(&link_of(&state, &token)).into_response()
+    let mut back = link_of(&state, &token);
+    let asked = uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p.starts_with("lang=")));
+    if asked {
+        back.push_str("?lang=");
+        back.push_str(lang.code());
+    }
+    Redirect::to(&back).into_response()
 }
 
 #[utoipa::path(get, path = "/.well-known/waybill/keys", tag = "buyer",
@@ -210,19 +224,4 @@ pub async fn public_keys(State(state): State<AppState>) -> Json<KeySet> {
 /// Answers 200 once the server serves.
 pub async fn healthz() -> (StatusCode, &'static str) {
     (StatusCode::OK, "ok\n")
-}
-
-/// A size as people read it: 1.5 MB, 820 kB, 12 bytes.
-fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
-    if bytes < 1000 {
-        return format!("{bytes} bytes");
-    }
-    let mut value = bytes as f64 / 1000.0;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
 }

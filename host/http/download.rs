@@ -3,13 +3,13 @@
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use time::format_description::well_known::Rfc2822;
 
 use super::AppState;
-use super::buyer::{error_response, wants_json};
+use super::buyer::{error_response_in, language, wants_json};
 use super::error::ApiError;
 
 /// A byte range to send, `start..end` (end exclusive).
@@ -120,12 +120,16 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
 pub async fn download(
     State(state): State<AppState>,
     Path((token, file_id)): Path<(String, String)>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     let json = wants_json(&headers);
     let download = match state.fulfilment.begin_download(&token, &file_id) {
         Ok(d) => d,
-        Err(e) => return error_response(e.into(), json),
+        Err(e) => {
+            let lang = language(&uri, &headers);
+            return error_response_in(e.into(), json, lang, &state);
+        }
     };
     let size = download.reader.record().size;
     let etag = format!("\"{}\"", download.reader.record().id);
@@ -311,14 +315,29 @@ mod tests {
             x ^= x << 17;
             x
         };
-        let pieces = ["bytes=", "-", ",", "0", "1", "99", "18446744073709551616", " ", "a", "=", "999"];
+        let pieces = [
+            "bytes=",
+            "-",
+            ",",
+            "0",
+            "1",
+            "99",
+            "18446744073709551616",
+            " ",
+            "a",
+            "=",
+            "999",
+        ];
         for _ in 0..20_000 {
             let header: String = (0..(next() % 6))
                 .map(|_| pieces[(next() % pieces.len() as u64) as usize])
                 .collect();
             let size = next() % 2000;
             if let RangeRequest::Partial(r) = parse_range(Some(&header), size) {
-                assert!(r.start < r.end && r.end <= size, "{header:?} of {size}: {r:?}");
+                assert!(
+                    r.start < r.end && r.end <= size,
+                    "{header:?} of {size}: {r:?}"
+                );
             }
         }
     }

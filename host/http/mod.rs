@@ -1,5 +1,6 @@
 //! The only code that knows HTTP: routes, extractors, problem documents, pages.
 
+pub mod admin;
 pub mod api;
 pub mod buyer;
 pub mod download;
@@ -8,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod files;
 pub mod openapi;
+pub mod pages;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -25,6 +27,8 @@ pub struct AppState {
     pub store: Store,
     pub shop_name: String,
     pub upload_bytes_max: u64,
+    /// How buyer e-mails leave: `SMTP (host:port)` or `the server log`.
+    pub mail_transport: String,
 }
 
 /// The whole HTTP application.
@@ -69,6 +73,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { error::ApiError::not_found("endpoint") });
     Router::new()
         .nest("/api/v1", api)
+        .nest("/admin", admin::router(state.clone()))
         .route("/d/{token}", get(buyer::open_link))
         .route("/d/{token}/waiver", post(buyer::accept_waiver))
         .route("/d/{token}/files/{file_id}", get(download::download))

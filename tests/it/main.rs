@@ -1,8 +1,11 @@
 //! Integration tests: the real `waybill` binary driven over HTTP, with a real SMTP server.
 
 mod cli;
+mod downloads;
 mod errors;
+mod files;
 mod flow;
+mod gc;
 mod idempotency;
 mod mail;
 mod openapi;

@@ -1,9 +1,11 @@
 //! Test harness: the server process, the SMTP sink, shop helpers and problem assertions.
 
+pub mod files;
 pub mod server;
 pub mod shop;
 pub mod smtp;
 
+pub use files::*;
 pub use server::{BIN, Resp, Server, ServerOpts, http_client, wait_until, waybill_cli};
 pub use shop::*;
 pub use smtp::{Mail, SmtpSink, free_port, smtp_url};

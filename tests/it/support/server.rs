@@ -34,6 +34,8 @@ pub struct ServerOpts {
     pub public_url: Option<String>,
     pub smtp_url: Option<String>,
     pub mail_from: Option<String>,
+    /// More `serve` flags, e.g. `["--gc-interval-secs", "1"]`.
+    pub extra_args: Vec<String>,
 }
 
 /// One `waybill serve` process plus its temp dir (data and logs); killed on drop.
@@ -174,6 +176,7 @@ impl Server {
         if let Some(from) = &self.opts.mail_from {
             cmd.arg("--mail-from").arg(from);
         }
+        cmd.args(&self.opts.extra_args);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log));
