@@ -1,6 +1,8 @@
 //! One chunk's stored form: a flag byte, then the bytes raw or zstd-compressed.
 //! Every decoded chunk is checked against its BLAKE3 hash before use.
 
+use axum::body::Bytes;
+
 /// Flag of a chunk stored as is.
 const RAW: u8 = 0;
 /// Flag of a zstd-compressed chunk.
@@ -36,33 +38,45 @@ pub fn compression_pays(first_chunk: &[u8]) -> bool {
     }
 }
 
-/// Encodes a chunk, compressed if asked and if it actually shrinks.
-pub fn encode(raw: &[u8], compress: bool) -> Vec<u8> {
+/// A buffer for one chunk's content, with room for the flag byte in front so
+/// that a chunk stored raw needs no copy.
+pub fn new_buffer(capacity: usize) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(capacity + 1);
+    buf.push(RAW);
+    buf
+}
+
+/// Encodes a chunk held in a [`new_buffer`] (content from index 1):
+/// compressed if asked and if it actually shrinks, else raw in place.
+pub fn encode(mut buf: Vec<u8>, compress: bool) -> Vec<u8> {
     if compress
-        && let Ok(c) = zstd::bulk::compress(raw, ZSTD_LEVEL)
-        && c.len() < raw.len()
+        && let Ok(c) = zstd::bulk::compress(&buf[1..], ZSTD_LEVEL)
+        && c.len() < buf.len() - 1
     {
         let mut out = Vec::with_capacity(c.len() + 1);
         out.push(ZSTD);
         out.extend_from_slice(&c);
         return out;
     }
-    let mut out = Vec::with_capacity(raw.len() + 1);
-    out.push(RAW);
-    out.extend_from_slice(raw);
-    out
+    buf[0] = RAW;
+    buf
 }
 
-/// Decodes a chunk of `raw_len` bytes and checks it against `hash`.
-pub fn decode(encoded: &[u8], raw_len: usize, hash: &[u8; 32]) -> Result<Vec<u8>, ChunkError> {
-    let (&flag, payload) = encoded.split_first().ok_or(ChunkError::Length {
-        found: 0,
-        expected: raw_len,
-    })?;
+/// Decodes a chunk of `raw_len` bytes and checks it against `hash`. A raw
+/// chunk is returned without copying.
+pub fn decode(encoded: Vec<u8>, raw_len: usize, hash: &[u8; 32]) -> Result<Bytes, ChunkError> {
+    let Some(&flag) = encoded.first() else {
+        return Err(ChunkError::Length {
+            found: 0,
+            expected: raw_len,
+        });
+    };
     let raw = match flag {
-        RAW => payload.to_vec(),
-        ZSTD => zstd::bulk::decompress(payload, raw_len)
-            .map_err(|e| ChunkError::Decompress(e.to_string()))?,
+        RAW => Bytes::from(encoded).slice(1..),
+        ZSTD => Bytes::from(
+            zstd::bulk::decompress(&encoded[1..], raw_len)
+                .map_err(|e| ChunkError::Decompress(e.to_string()))?,
+        ),
         other => return Err(ChunkError::UnknownEncoding(other)),
     };
     if raw.len() != raw_len {
@@ -110,23 +124,18 @@ mod tests {
             (Vec::new(), false),
         ] {
             let hash = *blake3::hash(&raw).as_bytes();
-            let encoded = encode(&raw, compress);
-            assert_eq!(decode(&encoded, raw.len(), &hash).unwrap(), raw);
+            let mut buf = new_buffer(raw.len());
+            buf.extend_from_slice(&raw);
+            let encoded = encode(buf, compress);
+            assert_eq!(decode(encoded.clone(), raw.len(), &hash).unwrap(), raw);
             // Flip each of a spread of bytes: never the wrong bytes back.
             for i in (0..encoded.len()).step_by(encoded.len().max(7) / 7) {
                 let mut bad = encoded.clone();
                 bad[i] ^= 0x40;
-                assert!(decode(&bad, raw.len(), &hash).is_err(), "flip at {i}");
+                assert!(decode(bad, raw.len(), &hash).is_err(), "flip at {i}");
             }
-            assert!(
-                decode(
-                    &encoded[..encoded.len().saturating_sub(1)],
-                    raw.len(),
-                    &hash
-                )
-                .is_err()
-                    || encoded.len() == 1
-            );
+            let cut = encoded[..encoded.len().saturating_sub(1)].to_vec();
+            assert!(decode(cut, raw.len(), &hash).is_err() || encoded.len() == 1);
         }
     }
 }

@@ -2,6 +2,7 @@
 //! written in bounded batches; the blob appears only when its record commits.
 
 use time::OffsetDateTime;
+use tokio::task::JoinHandle;
 
 use super::{BlobError, CHUNK_BYTES, CHUNKS_PER_WRITE, ChunkStore, chunk};
 use crate::ids::new_id;
@@ -10,20 +11,37 @@ use crate::store::{
 };
 
 /// An upload in progress. Dropped unfinished, it schedules its chunks for deletion.
+///
+/// A pipeline over the cores: while the network delivers chunk n+1, chunk n
+/// is hashed (the file hash and the chunk's own hash on two threads) and
+/// compressed, and earlier chunks are being written.
 pub struct Ingest<C: ChunkStore> {
     store: Store,
     chunks: C,
     upload_id: String,
     limit_bytes: u64,
-    hasher: blake3::Hasher,
+    /// The file hasher, when no sealing task holds it.
+    hasher: Option<blake3::Hasher>,
+    /// The chunk being received, behind its flag byte (see [`chunk::new_buffer`]).
     buf: Vec<u8>,
+    sealing: Option<JoinHandle<Sealed>>,
     pending: Vec<Vec<u8>>,
+    writing: Option<JoinHandle<Result<(), BlobError>>>,
     chunk_hashes: Vec<String>,
-    written_chunks: u32,
+    /// Chunks handed to writes (done or in flight).
+    scheduled_chunks: u32,
     size: u64,
     stored_bytes: u64,
     compress: Option<bool>,
     done: bool,
+}
+
+/// A chunk after hashing and encoding.
+struct Sealed {
+    hasher: blake3::Hasher,
+    hash: String,
+    encoded: Vec<u8>,
+    compress: bool,
 }
 
 /// A fully received upload, ready to commit (see [`Ingested::commit`]).
@@ -35,6 +53,10 @@ pub struct Ingested {
     chunk_hashes: Vec<String>,
     chunk_count: u32,
     stored_bytes: u64,
+}
+
+fn task_failed(e: tokio::task::JoinError) -> BlobError {
+    BlobError::Interrupted(format!("a background task of the upload failed: {e}"))
 }
 
 impl<C: ChunkStore> Ingest<C> {
@@ -57,11 +79,13 @@ impl<C: ChunkStore> Ingest<C> {
             chunks,
             upload_id,
             limit_bytes,
-            hasher: blake3::Hasher::new(),
-            buf: Vec::with_capacity(CHUNK_BYTES),
+            hasher: Some(blake3::Hasher::new()),
+            buf: chunk::new_buffer(CHUNK_BYTES),
+            sealing: None,
             pending: Vec::new(),
+            writing: None,
             chunk_hashes: Vec::new(),
-            written_chunks: 0,
+            scheduled_chunks: 0,
             size: 0,
             stored_bytes: 0,
             compress: None,
@@ -83,67 +107,98 @@ impl<C: ChunkStore> Ingest<C> {
         }
         self.size += data.len() as u64;
         while !data.is_empty() {
-            let take = (CHUNK_BYTES - self.buf.len()).min(data.len());
+            let take = (CHUNK_BYTES + 1 - self.buf.len()).min(data.len());
             self.buf.extend_from_slice(&data[..take]);
             data = &data[take..];
-            if self.buf.len() == CHUNK_BYTES {
+            if self.buf.len() == CHUNK_BYTES + 1 {
                 self.seal_chunk().await?;
             }
         }
         Ok(())
     }
 
-    /// Hashes and encodes the buffered chunk off the async threads.
-    async fn seal_chunk(&mut self) -> Result<(), BlobError> {
-        let raw = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK_BYTES));
-        let mut hasher = std::mem::take(&mut self.hasher);
-        let compress = self.compress;
-        let (hasher, hash, encoded, compress) = tokio::task::spawn_blocking(move || {
-            hasher.update(&raw);
-            let compress = compress.unwrap_or_else(|| chunk::compression_pays(&raw));
-            let hash = blake3::hash(&raw).to_hex().to_string();
-            let encoded = chunk::encode(&raw, compress);
-            (hasher, hash, encoded, compress)
-        })
-        .await
-        .map_err(|e| BlobError::Interrupted(format!("hashing task failed: {e}")))?;
-        self.hasher = hasher;
-        self.compress = Some(compress);
-        self.chunk_hashes.push(hash);
-        self.stored_bytes += encoded.len() as u64;
-        self.pending.push(encoded);
+    /// Collects the chunk being sealed, if any, and queues it for writing.
+    async fn collect_sealed(&mut self) -> Result<(), BlobError> {
+        let Some(task) = self.sealing.take() else {
+            return Ok(());
+        };
+        let sealed = task.await.map_err(task_failed)?;
+        self.hasher = Some(sealed.hasher);
+        self.compress = Some(sealed.compress);
+        self.chunk_hashes.push(sealed.hash);
+        self.stored_bytes += sealed.encoded.len() as u64;
+        self.pending.push(sealed.encoded);
         if self.pending.len() >= CHUNKS_PER_WRITE {
             self.flush().await?;
         }
         Ok(())
     }
 
+    /// Starts hashing and encoding the buffered chunk on blocking threads.
+    async fn seal_chunk(&mut self) -> Result<(), BlobError> {
+        self.collect_sealed().await?;
+        let buf = std::mem::replace(&mut self.buf, chunk::new_buffer(CHUNK_BYTES));
+        let mut hasher = self.hasher.take().expect("collected above");
+        let compress = self.compress;
+        self.sealing = Some(tokio::task::spawn_blocking(move || {
+            let (hash, compress) = std::thread::scope(|scope| {
+                let content = &buf[1..];
+                let file_hash = scope.spawn(|| {
+                    hasher.update(content);
+                });
+                let hash = blake3::hash(content).to_hex().to_string();
+                let compress = compress.unwrap_or_else(|| chunk::compression_pays(content));
+                file_hash.join().expect("hashing does not panic");
+                (hash, compress)
+            });
+            Sealed {
+                hasher,
+                hash,
+                encoded: chunk::encode(buf, compress),
+                compress,
+            }
+        }));
+        Ok(())
+    }
+
+    /// Waits for the previous write, then starts writing the pending chunks.
     async fn flush(&mut self) -> Result<(), BlobError> {
+        if let Some(previous) = self.writing.take() {
+            previous.await.map_err(task_failed)??;
+        }
         if self.pending.is_empty() {
             return Ok(());
         }
         let batch = std::mem::take(&mut self.pending);
-        let count = batch.len() as u32;
-        self.chunks
-            .put(&self.upload_id, self.written_chunks, batch)
-            .await?;
-        self.written_chunks += count;
+        let first = self.scheduled_chunks;
+        self.scheduled_chunks += batch.len() as u32;
+        let chunks = self.chunks.clone();
+        let key = self.upload_id.clone();
+        self.writing = Some(tokio::spawn(
+            async move { chunks.put(&key, first, batch).await },
+        ));
         Ok(())
     }
 
-    /// The whole file was received: stores the last chunk.
+    /// The whole file was received: stores the last chunk and waits for every write.
     pub async fn finish(mut self) -> Result<Ingested, BlobError> {
-        if !self.buf.is_empty() || self.chunk_hashes.is_empty() {
+        if self.buf.len() > 1 || self.chunk_hashes.len() + usize::from(self.sealing.is_some()) == 0
+        {
             self.seal_chunk().await?;
         }
+        self.collect_sealed().await?;
         self.flush().await?;
+        if let Some(last) = self.writing.take() {
+            last.await.map_err(task_failed)??;
+        }
         self.done = true;
+        let hasher = self.hasher.take().expect("no sealing in flight");
         Ok(Ingested {
-            id: self.hasher.finalize().to_hex().to_string(),
+            id: hasher.finalize().to_hex().to_string(),
             size: self.size,
             upload_id: std::mem::take(&mut self.upload_id),
             chunk_hashes: std::mem::take(&mut self.chunk_hashes),
-            chunk_count: self.written_chunks,
+            chunk_count: self.scheduled_chunks,
             stored_bytes: self.stored_bytes,
         })
     }
@@ -154,17 +209,22 @@ impl<C: ChunkStore> Drop for Ingest<C> {
         if self.done {
             return;
         }
-        // Interrupted (client gone, over the limit, error): trash what was written.
+        // Interrupted (client gone, over the limit, error): once the write in
+        // flight has landed, trash everything this upload wrote.
         let store = self.store.clone();
         let upload_id = std::mem::take(&mut self.upload_id);
-        let chunk_count = self.written_chunks + self.pending.len() as u32 + 1;
-        let trash = move |tx: &mut Tx<'_>| {
-            tx.delete_upload(&upload_id);
-            tx.put_trash(&upload_id, &TrashRecord { chunk_count });
-            Ok::<_, StoreError>(())
-        };
+        let chunk_count = self.scheduled_chunks + 1;
+        let writing = self.writing.take();
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move {
+                if let Some(writing) = writing {
+                    let _ = writing.await;
+                }
+                let trash = move |tx: &mut Tx<'_>| {
+                    tx.delete_upload(&upload_id);
+                    tx.put_trash(&upload_id, &TrashRecord { chunk_count });
+                    Ok::<_, StoreError>(())
+                };
                 if let Err(e) = store.write(trash).await {
                     tracing::warn!(error = %e, "could not schedule an interrupted upload for deletion; it is collected at the next start");
                 }

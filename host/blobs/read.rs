@@ -29,7 +29,7 @@ impl<C: ChunkStore> BlobReader<C> {
     }
 
     /// Reads and verifies chunk `index` (blocking).
-    pub fn read_chunk_blocking(&self, index: u32) -> Result<Vec<u8>, BlobError> {
+    pub fn read_chunk_blocking(&self, index: u32) -> Result<Bytes, BlobError> {
         let corrupt = |reason: String| BlobError::Corrupt {
             blob: self.record.id.clone(),
             chunk: index,
@@ -52,11 +52,11 @@ impl<C: ChunkStore> BlobReader<C> {
             .chunks
             .get(&self.record.chunks_key, index)?
             .ok_or_else(|| corrupt("chunk missing".into()))?;
-        chunk::decode(&encoded, raw_len, &hash).map_err(|e| corrupt(e.to_string()))
+        chunk::decode(encoded, raw_len, &hash).map_err(|e| corrupt(e.to_string()))
     }
 
     /// Reads and verifies chunk `index` on a blocking thread.
-    pub async fn read_chunk(&self, index: u32) -> Result<Vec<u8>, BlobError> {
+    pub async fn read_chunk(&self, index: u32) -> Result<Bytes, BlobError> {
         let this = self.clone();
         tokio::task::spawn_blocking(move || this.read_chunk_blocking(index))
             .await
@@ -93,7 +93,7 @@ impl<C: ChunkStore> BlobReader<C> {
                             reason: "chunk shorter than the recorded size".into(),
                         });
                     }
-                    Ok(Bytes::from(data).slice(from..to))
+                    Ok(data.slice(from..to))
                 }
             })
             .buffered(READ_AHEAD_CHUNKS)

@@ -29,7 +29,7 @@ use tables::Table;
 pub const SCHEMA_VERSION: u32 = 1;
 /// redb's page cache, which also bounds its write buffer (half of it): keeps
 /// memory flat while 128 MiB files stream through; metadata fits easily.
-const CACHE_BYTES_MAX: usize = 32 * 1024 * 1024;
+const CACHE_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// Most operations committed together in one group commit.
 const BATCH_OPERATIONS_MAX: usize = 512;
 
