@@ -140,6 +140,7 @@ impl Store {
 fn init_schema(db: &Database) -> Result<(), StoreError> {
     let mut txn = db.begin_write()?;
     txn.set_two_phase_commit(true);
+    txn.set_quick_repair(true);
     {
         for table in Table::ALL {
             txn.open_table(table.def())?;

@@ -143,7 +143,13 @@ fn run_batch(db: &Database, batch: Vec<Job>) {
     let outcome = (|| {
         let mut txn = db.begin_write()?;
         txn.set_two_phase_commit(true);
-        if !durable {
+        if durable {
+            // Recovery after a crash then trusts the primary commit slot and
+            // the saved allocator state instead of walking (and checksumming)
+            // every page: fast for large files, and one rotten chunk page no
+            // longer makes the whole database refuse to open.
+            txn.set_quick_repair(true);
+        } else {
             // Persisted by the next durable commit; until then a crash loses
             // only writes whose callers did not ask for durability.
             txn.set_durability(redb::Durability::None)
