@@ -1,4 +1,4 @@
-//! The command line: `serve`, `keys create`, `keys rotate-signing`.
+//! The command line: `serve`, `keys create`, `keys rotate-signing`, `files`, `plugins run`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,6 +26,38 @@ pub enum Command {
     /// Add and check stored files (the server must be stopped).
     #[command(subcommand)]
     Files(FilesCommand),
+    /// Develop and check personalization plugins.
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
+}
+
+/// Plugin tooling.
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// Run a plugin locally exactly as the server would; prints its items,
+    /// outputs, fuel used, peak memory and wall time (exit status 1 if the
+    /// plugin is refused or its run fails).
+    Run {
+        /// The plugin component (`.wasm`, built for wasm32-wasip2).
+        wasm: PathBuf,
+        /// The order context as JSON: {"order_id", "shipment_id", "issued_at",
+        /// "line": {"sku", "product_name", "quantity", "options"},
+        /// "buyer": {"name", "email"}, "config"}.
+        #[arg(long)]
+        context: PathBuf,
+        /// A source file handed to the plugin (repeatable, in order).
+        #[arg(long = "file")]
+        files: Vec<PathBuf>,
+        /// Directory the output files are written to (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// The license-signing key `sign` uses: its 32-byte ed25519 secret
+        /// as 64 hex digits (default: none, `sign` is unavailable).
+        #[arg(long, env = "WAYBILL_PLUGIN_SIGNING_KEY_HEX", hide_env_values = true)]
+        signing_key_hex: Option<String>,
+        #[command(flatten)]
+        limits: PluginLimitArgs,
+    },
 }
 
 /// File management.
@@ -80,6 +112,55 @@ pub struct ServeArgs {
     /// Seconds between collections of unreferenced files (default 60).
     #[arg(long, env = "WAYBILL_GC_INTERVAL_SECS")]
     pub gc_interval_secs: Option<u64>,
+}
+
+/// Overrides of the per-run plugin limits (default: the server's).
+#[derive(Debug, Args)]
+pub struct PluginLimitArgs {
+    /// Wall time of a run, in milliseconds (default 2000).
+    #[arg(long)]
+    pub wall_time_ms_max: Option<u64>,
+    /// Fuel of a run (default 2000000000).
+    #[arg(long)]
+    pub fuel_max: Option<u64>,
+    /// Linear memory of a run, in bytes (default 128 MiB).
+    #[arg(long)]
+    pub memory_bytes_max: Option<usize>,
+    /// Output bytes of a run (default 256 MiB).
+    #[arg(long)]
+    pub output_bytes_max: Option<u64>,
+    /// Output files of a run (default 16).
+    #[arg(long)]
+    pub output_files_max: Option<usize>,
+    /// Items of a run (default 1000).
+    #[arg(long)]
+    pub items_max: Option<usize>,
+}
+
+impl PluginLimitArgs {
+    /// The default limits with these overrides.
+    pub fn limits(&self) -> crate::plugins::Limits {
+        let mut limits = crate::plugins::Limits::default();
+        if let Some(v) = self.wall_time_ms_max {
+            limits.wall_time_ms_max = v;
+        }
+        if let Some(v) = self.fuel_max {
+            limits.fuel_max = v;
+        }
+        if let Some(v) = self.memory_bytes_max {
+            limits.memory_bytes_max = v;
+        }
+        if let Some(v) = self.output_bytes_max {
+            limits.output_bytes_max = v;
+        }
+        if let Some(v) = self.output_files_max {
+            limits.output_files_max = v;
+        }
+        if let Some(v) = self.items_max {
+            limits.items_max = v;
+        }
+        limits
+    }
 }
 
 /// The data directory flag shared by every command.

@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
-use waybill::cli::{Cli, Command, FilesCommand, KeysCommand};
+use waybill::cli::{Cli, Command, FilesCommand, KeysCommand, PluginsCommand};
 use waybill::config::Config;
 use waybill::server::{self, DataDir};
 use waybill::tokens::KeyRing;
@@ -91,6 +91,21 @@ fn main() -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Command::Plugins(PluginsCommand::Run {
+            wasm,
+            context,
+            files,
+            out,
+            signing_key_hex,
+            limits,
+        }) => waybill::plugins::cli::run(&waybill::plugins::cli::RunArgs {
+            wasm,
+            context,
+            files,
+            out,
+            signing_key_hex,
+            limits: limits.limits(),
+        }),
         Command::Keys(KeysCommand::RotateSigning { data }) => {
             let config = Config::new(data.dir, "127.0.0.1:0".parse()?);
             // A running server would keep signing with the old key: refuse

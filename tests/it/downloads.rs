@@ -631,3 +631,27 @@ fn the_server_starts_after_verify_found_corruption() {
     assert_eq!(r.status, 200);
     assert_fails_loudly(&file_url(&prepared, &content.hash()), &content);
 }
+
+/// A crash on a store with one rotten chunk must not take the whole store
+/// down: the server restarts (redb's quick repair trusts the last durable
+/// commit instead of checksumming every page), the file fails loudly, and
+/// everything else keeps working.
+#[test]
+fn a_crash_with_a_rotten_chunk_still_restarts() {
+    let mut server = Server::start();
+    let content = Content::random(1103, 2 * MIB + 7);
+    let prepared = shipment_with(&server, "rotten.bin", &content);
+    server.stop();
+    corrupt_chunk_one(&server, &content);
+    server.start_again();
+    server.kill9();
+    server.start_again();
+    let r = server.send(server.anon(Method::GET, "/healthz"));
+    assert_eq!(r.status, 200);
+    let (status, _) = server.get("/api/v1/shipments?limit=5");
+    assert_eq!(status, 200, "metadata stays readable");
+    assert_fails_loudly(&file_url(&prepared, &content.hash()), &content);
+    server.stop();
+    let v = verify_store(server.data_dir());
+    assert_eq!((v.corrupt, v.code), (1, 1), "{}", v.stdout);
+}

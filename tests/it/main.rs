@@ -10,5 +10,6 @@ mod idempotency;
 mod mail;
 mod openapi;
 mod persistence;
+mod plugins;
 mod support;
 mod tokens;
