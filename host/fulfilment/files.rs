@@ -73,21 +73,7 @@ impl Fulfilment {
 
     /// A stored file's metadata.
     pub fn file(&self, id: &str) -> Result<FileRef, FulfilError> {
-        let reader = self.store.read()?;
-        if !blobs::is_blob_id(id) {
-            return Err(FulfilError::NotFound("file"));
-        }
-        let blob = reader.blob(id)?.ok_or(FulfilError::NotFound("file"))?;
-        let meta = reader.file_meta(id)?;
-        Ok(FileRef {
-            id: blob.id,
-            name: meta
-                .as_ref()
-                .map_or_else(|| "file".to_owned(), |m| m.name.clone()),
-            size: blob.size,
-            content_type: meta
-                .map_or_else(|| "application/octet-stream".to_owned(), |m| m.content_type),
-        })
+        super::stored_file(&self.store.read()?, id)?.ok_or(FulfilError::NotFound("file"))
     }
 
     /// Streams a file into a shipment in preparation and attaches it.

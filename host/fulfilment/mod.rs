@@ -650,16 +650,17 @@ impl Fulfilment {
     }
 }
 
-/// A file as products and shipments name it: the blob plus its upload's name and type.
-fn file_ref(tx: &Tx<'_>, id: &str) -> Result<FileRef, FulfilError> {
-    let invalid =
-        || FulfilError::Validation(format!("file `{id}` does not exist; upload it first"));
+/// A file as products and shipments name it: the blob plus its upload's
+/// name and type; `None` when no such file is stored.
+fn stored_file(src: &impl Source, id: &str) -> Result<Option<FileRef>, FulfilError> {
     if !blobs::is_blob_id(id) {
-        return Err(invalid());
+        return Ok(None);
     }
-    let blob = tx.blob(id)?.ok_or_else(invalid)?;
-    let meta = tx.file_meta(id)?;
-    Ok(FileRef {
+    let Some(blob) = src.blob(id)? else {
+        return Ok(None);
+    };
+    let meta = src.file_meta(id)?;
+    Ok(Some(FileRef {
         id: blob.id,
         name: meta
             .as_ref()
@@ -667,6 +668,13 @@ fn file_ref(tx: &Tx<'_>, id: &str) -> Result<FileRef, FulfilError> {
         size: blob.size,
         content_type: meta
             .map_or_else(|| "application/octet-stream".to_owned(), |m| m.content_type),
+    }))
+}
+
+/// A file a product names, which must be stored.
+fn file_ref(tx: &Tx<'_>, id: &str) -> Result<FileRef, FulfilError> {
+    stored_file(tx, id)?.ok_or_else(|| {
+        FulfilError::Validation(format!("file `{id}` does not exist; upload it first"))
     })
 }
 
