@@ -11,8 +11,12 @@ pub const UPLOAD_BYTES_MAX_DEFAULT: u64 = 128 * 1024 * 1024;
 pub const BLOB_GRACE_SECS_DEFAULT: u64 = 24 * 3600;
 /// Default time between collections of unreferenced files.
 pub const GC_INTERVAL_SECS_DEFAULT: u64 = 60;
-/// Most shipment ids one bulk prepare may name.
-pub const BULK_IDS_MAX: usize = 10_000;
+/// Most shipment ids one bulk prepare may name (one write operation holds
+/// all of them, so this bounds its memory and time).
+pub const BULK_IDS_MAX: usize = 1000;
+/// Uploads streamed at once; more wait their turn. Each holds up to a few
+/// MiB of chunks in memory, so this bounds the server's memory.
+pub const UPLOADS_CONCURRENT_MAX: usize = 8;
 
 /// Everything `serve` needs, validated.
 #[derive(Debug, Clone)]

@@ -33,6 +33,11 @@ impl Fulfilment {
         S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
         E: std::fmt::Display,
     {
+        let _slot = self
+            .upload_slots
+            .acquire()
+            .await
+            .map_err(|_| blobs::BlobError::Interrupted("the server is stopping".into()))?;
         let mut ingest = self
             .blobs
             .ingest(self.upload_bytes_max, self.clock.now())

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 mod files;
 
@@ -15,6 +15,7 @@ pub use files::{Download, UploadMeta};
 
 use crate::blobs::{self, BlobError, Blobs};
 use crate::clock::Clock;
+use crate::config::UPLOADS_CONCURRENT_MAX;
 use crate::domain::{
     Buyer, DownloadLink, FileRef, Order, OrderError, OrderLine, PaymentOutcome, PluginRef, Product,
     ProductKind, ProductTerms, Shipment, ShipmentError, ShipmentStatus, TextItem,
@@ -158,6 +159,7 @@ pub struct Fulfilment {
     store: Store,
     blobs: Blobs,
     upload_bytes_max: u64,
+    upload_slots: Arc<Semaphore>,
     clock: Arc<dyn Clock>,
     preparer: Arc<Preparer>,
     outbox_wake: Arc<Notify>,
@@ -184,6 +186,7 @@ impl Fulfilment {
             blobs: Blobs::in_redb(store.clone()),
             store,
             upload_bytes_max: settings.upload_bytes_max,
+            upload_slots: Arc::new(Semaphore::new(UPLOADS_CONCURRENT_MAX)),
             clock,
             preparer: Arc::new(Preparer {
                 keys,

@@ -661,3 +661,17 @@ fn waiver_form_redirects_back_to_the_link() {
         "delivered"
     );
 }
+
+#[test]
+fn bulk_prepare_names_at_most_a_thousand_shipments() {
+    let server = Server::start();
+    let ids: Vec<String> = (0..1001).map(|n| format!("shp_{n}")).collect();
+    let (status, body) = server.post("/api/v1/shipments/prepare", json!({ "ids": ids }));
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["code"], "validation_failed");
+    let (status, body) = server.post("/api/v1/shipments/prepare", json!({ "ids": &ids[..1000] }));
+    assert_eq!(status, 200, "{body}");
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1000);
+    assert!(results.iter().all(|r| r["error"]["code"] == "not_found"));
+}
