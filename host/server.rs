@@ -112,7 +112,8 @@ pub async fn run(
         tracing::info!("no --smtp-url: buyer e-mails are written to this log");
     }
     let (stop_tx, stop_rx) = watch::channel(false);
-    let gc = tokio::spawn(collect_garbage_periodically(
+    let gc = tokio::spawn(housekeeping(
+        data.store.clone(),
         fulfilment.blobs().clone(),
         clock.clone(),
         time::Duration::seconds(config.blob_grace_secs.min(i64::MAX as u64) as i64),
@@ -147,8 +148,10 @@ pub async fn run(
     served.map_err(ServeError::Http)
 }
 
-/// Collects unreferenced files now and then until shutdown.
-async fn collect_garbage_periodically(
+/// Now and then until shutdown: collects unreferenced files and removes
+/// ended admin sessions.
+async fn housekeeping(
+    store: Store,
     blobs: Blobs,
     clock: Arc<dyn Clock>,
     grace: time::Duration,
@@ -162,6 +165,9 @@ async fn collect_garbage_periodically(
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "file collection failed; will retry"),
+        }
+        if let Err(e) = sweep_sessions(&store, clock.now()).await {
+            tracing::warn!(error = %e, "could not remove ended admin sessions; will retry");
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
@@ -182,4 +188,26 @@ fn mail_transport(smtp_url: Option<&str>) -> String {
             format!("SMTP ({scheme}://{host})")
         }
     }
+}
+
+/// Ended admin sessions removed per sweep.
+const SESSIONS_PER_SWEEP_MAX: usize = 1000;
+
+/// Removes admin sessions that have ended (they no longer open anything;
+/// this only keeps the table small).
+async fn sweep_sessions(store: &Store, now: time::OffsetDateTime) -> Result<(), StoreError> {
+    let expired = store
+        .read()?
+        .expired_sessions(now, SESSIONS_PER_SWEEP_MAX)?;
+    if expired.is_empty() {
+        return Ok(());
+    }
+    store
+        .write(move |tx| {
+            for hash in &expired {
+                tx.delete_session(hash);
+            }
+            Ok::<_, StoreError>(())
+        })
+        .await
 }

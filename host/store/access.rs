@@ -269,6 +269,29 @@ impl Reader {
             .collect()
     }
 
+    /// Hashes of admin sessions that ended before `now`, at most `limit`.
+    pub fn expired_sessions(
+        &self,
+        now: time::OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut expired = Vec::new();
+        for entry in self.table(Table::Sessions)?.iter()? {
+            let (key, value) = entry?;
+            let record: SessionRecord = records::decode("session", value.value())?;
+            if record.expires_at <= now {
+                expired.push(
+                    String::from_utf8(key.value().to_vec())
+                        .map_err(|_| StoreError::Corrupt("session key".into()))?,
+                );
+                if expired.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(expired)
+    }
+
     /// Whether any API key exists.
     pub fn has_api_keys(&self) -> Result<bool, StoreError> {
         Ok(self.table(Table::ApiKeys)?.first()?.is_some())

@@ -229,3 +229,29 @@ fn another_schema_version_is_refused() {
         other => panic!("expected a schema mismatch, got {:?}", other.err()),
     }
 }
+
+#[test]
+fn ended_sessions_are_listed_for_sweeping() {
+    let (_dir, store) = open();
+    let at = |secs: i64| now() + time::Duration::seconds(secs);
+    store
+        .write_blocking(move |tx| {
+            for (hash, ends) in [("a", -10), ("b", 0), ("c", 10)] {
+                tx.put_session(
+                    hash,
+                    &SessionRecord {
+                        key_name: "admin".into(),
+                        csrf_token: "t".into(),
+                        created_at: at(-100),
+                        expires_at: at(ends),
+                    },
+                );
+            }
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+    let r = store.read().unwrap();
+    assert_eq!(r.expired_sessions(at(0), 10).unwrap(), ["a", "b"]);
+    assert_eq!(r.expired_sessions(at(0), 1).unwrap(), ["a"]);
+    assert!(r.expired_sessions(at(-20), 10).unwrap().is_empty());
+}
