@@ -64,7 +64,7 @@ pub fn encode(mut buf: Vec<u8>, compress: bool) -> Vec<u8> {
 
 /// Decodes a chunk of `raw_len` bytes and checks it against `hash`. A raw
 /// chunk is returned without copying.
-pub fn decode(encoded: Vec<u8>, raw_len: usize, hash: &[u8; 32]) -> Result<Bytes, ChunkError> {
+pub fn decode(encoded: Bytes, raw_len: usize, hash: &[u8; 32]) -> Result<Bytes, ChunkError> {
     let Some(&flag) = encoded.first() else {
         return Err(ChunkError::Length {
             found: 0,
@@ -72,7 +72,7 @@ pub fn decode(encoded: Vec<u8>, raw_len: usize, hash: &[u8; 32]) -> Result<Bytes
         });
     };
     let raw = match flag {
-        RAW => Bytes::from(encoded).slice(1..),
+        RAW => encoded.slice(1..),
         ZSTD => Bytes::from(
             zstd::bulk::decompress(&encoded[1..], raw_len)
                 .map_err(|e| ChunkError::Decompress(e.to_string()))?,
@@ -127,15 +127,21 @@ mod tests {
             let mut buf = new_buffer(raw.len());
             buf.extend_from_slice(&raw);
             let encoded = encode(buf, compress);
-            assert_eq!(decode(encoded.clone(), raw.len(), &hash).unwrap(), raw);
+            assert_eq!(
+                decode(Bytes::from(encoded.clone()), raw.len(), &hash).unwrap(),
+                raw
+            );
             // Flip each of a spread of bytes: never the wrong bytes back.
             for i in (0..encoded.len()).step_by(encoded.len().max(7) / 7) {
                 let mut bad = encoded.clone();
                 bad[i] ^= 0x40;
-                assert!(decode(bad, raw.len(), &hash).is_err(), "flip at {i}");
+                assert!(
+                    decode(Bytes::from(bad), raw.len(), &hash).is_err(),
+                    "flip at {i}"
+                );
             }
             let cut = encoded[..encoded.len().saturating_sub(1)].to_vec();
-            assert!(decode(cut, raw.len(), &hash).is_err() || encoded.len() == 1);
+            assert!(decode(Bytes::from(cut), raw.len(), &hash).is_err() || encoded.len() == 1);
         }
     }
 }

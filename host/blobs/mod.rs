@@ -15,6 +15,8 @@ mod read;
 
 use std::future::Future;
 
+use axum::body::Bytes;
+
 use time::OffsetDateTime;
 
 pub use gc::{GcReport, VerifyProblem, collect_garbage, recover_abandoned_uploads, verify_all};
@@ -61,7 +63,7 @@ pub trait ChunkStore: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), BlobError>> + Send;
 
     /// Reads one stored chunk (blocking; call from a blocking thread).
-    fn get(&self, chunks_key: &str, index: u32) -> Result<Option<Vec<u8>>, BlobError>;
+    fn get(&self, chunks_key: &str, index: u32) -> Result<Option<Bytes>, BlobError>;
 
     /// Deletes chunks `first..end` of a chunk set.
     fn delete(
@@ -103,8 +105,8 @@ impl ChunkStore for RedbChunks {
         Ok(())
     }
 
-    fn get(&self, chunks_key: &str, index: u32) -> Result<Option<Vec<u8>>, BlobError> {
-        Ok(self.store.read()?.blob_chunk(chunks_key, index)?)
+    fn get(&self, chunks_key: &str, index: u32) -> Result<Option<Bytes>, BlobError> {
+        Ok(self.store.read()?.blob_chunk_shared(chunks_key, index)?)
     }
 
     async fn delete(&self, chunks_key: &str, first: u32, end: u32) -> Result<(), BlobError> {

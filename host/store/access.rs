@@ -292,6 +292,19 @@ impl Reader {
         Ok(expired)
     }
 
+    /// One stored chunk, shared with redb's page instead of copied out of it.
+    /// The read transaction stays open while the bytes are alive.
+    pub fn blob_chunk_shared(
+        &self,
+        chunks_key: &str,
+        index: u32,
+    ) -> Result<Option<axum::body::Bytes>, StoreError> {
+        let table = self.table(Table::BlobChunks)?;
+        Ok(table
+            .get_owned(chunk_key(chunks_key, index).as_slice())?
+            .map(|guard| axum::body::Bytes::from_owner(SharedValue(guard))))
+    }
+
     /// Whether any API key exists.
     pub fn has_api_keys(&self) -> Result<bool, StoreError> {
         Ok(self.table(Table::ApiKeys)?.first()?.is_some())
@@ -301,6 +314,15 @@ impl Reader {
 impl Source for Reader {
     fn get_raw(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.table(table)?.get(key)?.map(|v| v.value().to_vec()))
+    }
+}
+
+/// A stored value kept alive by its read transaction, lent to `Bytes`.
+struct SharedValue(redb::OwnedAccessGuard<&'static [u8]>);
+
+impl AsRef<[u8]> for SharedValue {
+    fn as_ref(&self) -> &[u8] {
+        self.0.value()
     }
 }
 
