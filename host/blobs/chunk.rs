@@ -48,16 +48,28 @@ pub fn new_buffer(capacity: usize) -> Vec<u8> {
 
 /// Encodes a chunk held in a [`new_buffer`] (content from index 1):
 /// compressed if asked and if it actually shrinks, else raw in place.
-pub fn encode(mut buf: Vec<u8>, compress: bool) -> Vec<u8> {
-    if compress
-        && let Ok(c) = zstd::bulk::compress(&buf[1..], ZSTD_LEVEL)
-        && c.len() < buf.len() - 1
-    {
+pub fn encode(buf: Vec<u8>, compress: bool) -> Vec<u8> {
+    let compressed = if compress {
+        compressed(&buf[1..])
+    } else {
+        None
+    };
+    compressed.unwrap_or_else(|| raw(buf))
+}
+
+/// The stored form of `content` compressed, if that makes it smaller.
+pub fn compressed(content: &[u8]) -> Option<Vec<u8>> {
+    let c = zstd::bulk::compress(content, ZSTD_LEVEL).ok()?;
+    (c.len() < content.len()).then(|| {
         let mut out = Vec::with_capacity(c.len() + 1);
         out.push(ZSTD);
         out.extend_from_slice(&c);
-        return out;
-    }
+        out
+    })
+}
+
+/// The stored form of a chunk kept as is: its [`new_buffer`], flag set in place.
+pub fn raw(mut buf: Vec<u8>) -> Vec<u8> {
     buf[0] = RAW;
     buf
 }

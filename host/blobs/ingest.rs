@@ -1,7 +1,10 @@
 //! Streaming ingest: bytes in, chunks hashed, compressed where it pays and
 //! written in bounded batches; the blob appears only when its record commits.
 
+use std::collections::VecDeque;
 use time::OffsetDateTime;
+
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::{BlobError, CHUNK_BYTES, CHUNKS_PER_WRITE, ChunkStore, chunk};
@@ -20,11 +23,14 @@ pub struct Ingest<C: ChunkStore> {
     chunks: C,
     upload_id: String,
     limit_bytes: u64,
-    /// The file hasher, when no sealing task holds it.
+    /// The file hasher, when no sealing task holds it...
     hasher: Option<blake3::Hasher>,
+    /// ...else where the last sealing task will hand it over.
+    hasher_after: Option<oneshot::Receiver<blake3::Hasher>>,
     /// The chunk being received, behind its flag byte (see [`chunk::new_buffer`]).
     buf: Vec<u8>,
-    sealing: Option<JoinHandle<Sealed>>,
+    /// Chunks being sealed, in order (at most [`SEALS_IN_FLIGHT_MAX`]).
+    sealing: VecDeque<JoinHandle<Result<Sealed, BlobError>>>,
     pending: Vec<Vec<u8>>,
     writing: Option<JoinHandle<Result<(), BlobError>>>,
     chunk_hashes: Vec<String>,
@@ -36,9 +42,12 @@ pub struct Ingest<C: ChunkStore> {
     done: bool,
 }
 
+/// Chunks hashed and compressed at once: with the file hash handed from one
+/// to the next, two keep both cores busy (zstd is the slowest step).
+const SEALS_IN_FLIGHT_MAX: usize = 2;
+
 /// A chunk after hashing and encoding.
 struct Sealed {
-    hasher: blake3::Hasher,
     hash: String,
     encoded: Vec<u8>,
     compress: bool,
@@ -80,8 +89,9 @@ impl<C: ChunkStore> Ingest<C> {
             upload_id,
             limit_bytes,
             hasher: Some(blake3::Hasher::new()),
+            hasher_after: None,
             buf: chunk::new_buffer(CHUNK_BYTES),
-            sealing: None,
+            sealing: VecDeque::new(),
             pending: Vec::new(),
             writing: None,
             chunk_hashes: Vec::new(),
@@ -117,13 +127,12 @@ impl<C: ChunkStore> Ingest<C> {
         Ok(())
     }
 
-    /// Collects the chunk being sealed, if any, and queues it for writing.
+    /// Collects the oldest chunk being sealed, if any, and queues it for writing.
     async fn collect_sealed(&mut self) -> Result<(), BlobError> {
-        let Some(task) = self.sealing.take() else {
+        let Some(task) = self.sealing.pop_front() else {
             return Ok(());
         };
-        let sealed = task.await.map_err(task_failed)?;
-        self.hasher = Some(sealed.hasher);
+        let sealed = task.await.map_err(task_failed)??;
         self.compress = Some(sealed.compress);
         self.chunk_hashes.push(sealed.hash);
         self.stored_bytes += sealed.encoded.len() as u64;
@@ -134,29 +143,49 @@ impl<C: ChunkStore> Ingest<C> {
         Ok(())
     }
 
-    /// Starts hashing and encoding the buffered chunk on blocking threads.
+    /// Starts hashing and encoding the buffered chunk on a blocking thread.
+    /// The chunk's own hash and compression run in parallel with the
+    /// previous chunk's; the file hash is taken over in order.
     async fn seal_chunk(&mut self) -> Result<(), BlobError> {
-        self.collect_sealed().await?;
+        // The first chunk decides compression for the blob: wait for it.
+        while self.sealing.len() >= SEALS_IN_FLIGHT_MAX
+            || (self.compress.is_none() && !self.sealing.is_empty())
+        {
+            self.collect_sealed().await?;
+        }
         let buf = std::mem::replace(&mut self.buf, chunk::new_buffer(CHUNK_BYTES));
-        let mut hasher = self.hasher.take().expect("collected above");
+        let previous = match self.hasher.take() {
+            Some(hasher) => Ok(hasher),
+            None => Err(self
+                .hasher_after
+                .take()
+                .expect("a sealing task holds the hasher")),
+        };
+        let (hand_over, next) = oneshot::channel();
+        self.hasher_after = Some(next);
         let compress = self.compress;
-        self.sealing = Some(tokio::task::spawn_blocking(move || {
-            let (hash, compress) = std::thread::scope(|scope| {
-                let content = &buf[1..];
-                let file_hash = scope.spawn(|| {
-                    hasher.update(content);
-                });
-                let hash = blake3::hash(content).to_hex().to_string();
-                let compress = compress.unwrap_or_else(|| chunk::compression_pays(content));
-                file_hash.join().expect("hashing does not panic");
-                (hash, compress)
-            });
-            Sealed {
-                hasher,
+        self.sealing.push_back(tokio::task::spawn_blocking(move || {
+            let content = &buf[1..];
+            let hash = blake3::hash(content).to_hex().to_string();
+            let compress = compress.unwrap_or_else(|| chunk::compression_pays(content));
+            let compressed = if compress {
+                chunk::compressed(content)
+            } else {
+                None
+            };
+            let mut hasher = match previous {
+                Ok(hasher) => hasher,
+                Err(waiting) => waiting.blocking_recv().map_err(|_| {
+                    BlobError::Interrupted("the previous chunk's hashing failed".into())
+                })?,
+            };
+            hasher.update(content);
+            let _ = hand_over.send(hasher);
+            Ok(Sealed {
                 hash,
-                encoded: chunk::encode(buf, compress),
+                encoded: compressed.unwrap_or_else(|| chunk::raw(buf)),
                 compress,
-            }
+            })
         }));
         Ok(())
     }
@@ -182,17 +211,26 @@ impl<C: ChunkStore> Ingest<C> {
 
     /// The whole file was received: stores the last chunk and waits for every write.
     pub async fn finish(mut self) -> Result<Ingested, BlobError> {
-        if self.buf.len() > 1 || self.chunk_hashes.len() + usize::from(self.sealing.is_some()) == 0
-        {
+        if self.buf.len() > 1 || self.chunk_hashes.len() + self.sealing.len() == 0 {
             self.seal_chunk().await?;
         }
-        self.collect_sealed().await?;
+        while !self.sealing.is_empty() {
+            self.collect_sealed().await?;
+        }
         self.flush().await?;
         if let Some(last) = self.writing.take() {
             last.await.map_err(task_failed)??;
         }
         self.done = true;
-        let hasher = self.hasher.take().expect("no sealing in flight");
+        let hasher = match self.hasher.take() {
+            Some(hasher) => hasher,
+            None => self
+                .hasher_after
+                .take()
+                .expect("the last sealing task holds the hasher")
+                .await
+                .map_err(|_| BlobError::Interrupted("hashing failed".into()))?,
+        };
         Ok(Ingested {
             id: hasher.finalize().to_hex().to_string(),
             size: self.size,
