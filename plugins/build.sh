@@ -5,20 +5,21 @@
 #   plugins/build.sh            # build, print sizes and imports
 #   CARGO_TARGET_DIR=... plugins/build.sh
 #
-# Output: $CARGO_TARGET_DIR/wasm32-wasip2/release/{license_key,voucher,pdf_watermark}.wasm
-# (CARGO_TARGET_DIR defaults to ./target). The import check runs when
+# Output: $CARGO_TARGET_DIR/plugins/wasm32-wasip2/release/{license_key,voucher,pdf_watermark}.wasm
+# (CARGO_TARGET_DIR defaults to ./target). The server's build.rs builds the
+# bundled ones into the same directory to embed them, so either warms the other. The import check runs when
 # `wasm-tools` is on PATH (`cargo install wasm-tools`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 plugins=(license-key voucher pdf-watermark)
 target_dir=${CARGO_TARGET_DIR:-target}
-out="$target_dir/wasm32-wasip2/release"
+out="$target_dir/plugins/wasm32-wasip2/release"
 
 # No debug info in the components: the workspace's release profile keeps
 # line tables for the server, which would triple the plugins' size.
 CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=debuginfo \
-    cargo build --release --target wasm32-wasip2 "${plugins[@]/#/-p=}"
+    cargo build --release --target wasm32-wasip2 --target-dir "$target_dir/plugins" "${plugins[@]/#/-p=}"
 
 status=0
 for plugin in "${plugins[@]}"; do

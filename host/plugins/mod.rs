@@ -18,6 +18,7 @@
 //! at load instead.
 
 mod bindings;
+pub mod bundled;
 pub mod cli;
 mod io;
 mod rng;

@@ -3,7 +3,7 @@
 //! must refuse.
 //!
 //! The components are found in `$WAYBILL_PLUGINS_DIR`, else in
-//! `<target dir>/wasm32-wasip2/release` (the target dir of this test's
+//! `<target dir>/plugins/wasm32-wasip2/release` (the target dir of this test's
 //! binary); `tests/run` builds them first.
 
 use std::path::{Path, PathBuf};
@@ -23,7 +23,7 @@ fn plugins_dir() -> PathBuf {
     }
     // BIN is <target dir>/debug/waybill.
     let target = Path::new(BIN).parent().unwrap().parent().unwrap();
-    target.join("wasm32-wasip2/release")
+    target.join("plugins/wasm32-wasip2/release")
 }
 
 fn component(name: &str) -> PathBuf {
