@@ -58,6 +58,25 @@ pub enum PluginsCommand {
         #[command(flatten)]
         limits: PluginLimitArgs,
     },
+    /// Install a plugin component under a name (the server must be stopped;
+    /// while it runs, use `PUT /api/v1/plugins/{name}`). Installing under a
+    /// taken name replaces that plugin's version.
+    Add {
+        /// The plugin component (`.wasm`, built for wasm32-wasip2).
+        wasm: PathBuf,
+        /// The name products use (default: the file name without `.wasm`,
+        /// `_` turned into `-`).
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// List the installed plugins (the server must be stopped; while it
+    /// runs, use `GET /api/v1/plugins`).
+    List {
+        #[command(flatten)]
+        data: DataArg,
+    },
 }
 
 /// File management.
@@ -112,6 +131,24 @@ pub struct ServeArgs {
     /// Seconds between collections of unreferenced files (default 60).
     #[arg(long, env = "WAYBILL_GC_INTERVAL_SECS")]
     pub gc_interval_secs: Option<u64>,
+    /// Wall time of one plugin run, in milliseconds (default 2000).
+    #[arg(long, env = "WAYBILL_PLUGIN_WALL_TIME_MS_MAX")]
+    pub plugin_wall_time_ms_max: Option<u64>,
+    /// Fuel of one plugin run, about one unit per instruction (default 2000000000).
+    #[arg(long, env = "WAYBILL_PLUGIN_FUEL_MAX")]
+    pub plugin_fuel_max: Option<u64>,
+    /// Linear memory of one plugin run, in bytes (default 128 MiB).
+    #[arg(long, env = "WAYBILL_PLUGIN_MEMORY_BYTES_MAX")]
+    pub plugin_memory_bytes_max: Option<usize>,
+    /// Bytes all output files of one plugin run may hold (default 256 MiB).
+    #[arg(long, env = "WAYBILL_PLUGIN_OUTPUT_BYTES_MAX")]
+    pub plugin_output_bytes_max: Option<u64>,
+    /// Plugin runs at once (default: the number of cores).
+    #[arg(long, env = "WAYBILL_PLUGIN_RUNS_CONCURRENT_MAX")]
+    pub plugin_runs_concurrent_max: Option<usize>,
+    /// Directory of precompiled plugins (default: <data>/plugin-cache); may be shared.
+    #[arg(long, env = "WAYBILL_PLUGIN_CACHE_DIR")]
+    pub plugin_cache_dir: Option<PathBuf>,
 }
 
 /// Overrides of the per-run plugin limits (default: the server's).
@@ -209,6 +246,23 @@ impl ServeArgs {
         if let Some(secs) = self.gc_interval_secs {
             config.gc_interval_secs = secs;
         }
+        let limits = &mut config.plugin_limits;
+        if let Some(v) = self.plugin_wall_time_ms_max {
+            limits.wall_time_ms_max = v;
+        }
+        if let Some(v) = self.plugin_fuel_max {
+            limits.fuel_max = v;
+        }
+        if let Some(v) = self.plugin_memory_bytes_max {
+            limits.memory_bytes_max = v;
+        }
+        if let Some(v) = self.plugin_output_bytes_max {
+            limits.output_bytes_max = v;
+        }
+        if let Some(n) = self.plugin_runs_concurrent_max {
+            config.plugin_runs_concurrent_max = n;
+        }
+        config.plugin_cache_dir = self.plugin_cache_dir.clone();
         config
     }
 }

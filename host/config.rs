@@ -35,6 +35,12 @@ pub struct Config {
     pub blob_grace_secs: u64,
     /// How often unreferenced files are collected.
     pub gc_interval_secs: u64,
+    /// Limits of every plugin run.
+    pub plugin_limits: crate::plugins::Limits,
+    /// Plugin runs at once; more jobs wait in the queue.
+    pub plugin_runs_concurrent_max: usize,
+    /// Where precompiled plugins are kept; `None`: `<data dir>/plugin-cache`.
+    pub plugin_cache_dir: Option<PathBuf>,
 }
 
 /// A configuration value that cannot work.
@@ -55,6 +61,9 @@ impl Config {
             upload_bytes_max: UPLOAD_BYTES_MAX_DEFAULT,
             blob_grace_secs: BLOB_GRACE_SECS_DEFAULT,
             gc_interval_secs: GC_INTERVAL_SECS_DEFAULT,
+            plugin_limits: crate::plugins::Limits::default(),
+            plugin_runs_concurrent_max: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            plugin_cache_dir: None,
         }
     }
 
@@ -98,10 +107,33 @@ impl Config {
                 "--upload-bytes-max must be at least 1".to_owned(),
             ));
         }
+        if self.plugin_runs_concurrent_max == 0 {
+            return Err(ConfigError(
+                "--plugin-runs-concurrent-max must be at least 1".to_owned(),
+            ));
+        }
+        let limits = &self.plugin_limits;
+        if limits.wall_time_ms_max == 0 || limits.fuel_max == 0 || limits.memory_bytes_max == 0 {
+            return Err(ConfigError(
+                "the plugin wall time, fuel and memory limits must be at least 1".to_owned(),
+            ));
+        }
         if self.shop_name.trim().is_empty() {
             return Err(ConfigError("--shop-name must not be empty".to_owned()));
         }
         Ok(self)
+    }
+
+    /// Directory of precompiled plugins.
+    pub fn plugin_cache_dir(&self) -> PathBuf {
+        self.plugin_cache_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("plugin-cache"))
+    }
+
+    /// Directory of the license-signing key plugins sign with.
+    pub fn license_key_dir(&self) -> PathBuf {
+        self.data_dir.join("license-key")
     }
 
     /// Path of the redb metadata file.

@@ -16,6 +16,7 @@ pub mod fulfilment;
 pub mod http;
 pub mod ids;
 pub mod notify;
+pub mod personalizer;
 pub mod plugins;
 pub mod server;
 

@@ -106,6 +106,58 @@ fn main() -> anyhow::Result<ExitCode> {
             signing_key_hex,
             limits: limits.limits(),
         }),
+        Command::Plugins(PluginsCommand::Add { wasm, name, data }) => {
+            let config = Config::new(data.dir, "127.0.0.1:0".parse()?);
+            let name = match name {
+                Some(name) => name,
+                None => wasm
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().replace('_', "-"))
+                    .unwrap_or_default(),
+            };
+            let bytes =
+                std::fs::read(&wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
+            let data = DataDir::open(&config)
+                .context("cannot open the data directory (stop the server, or use PUT /api/v1/plugins/{name})")?;
+            let registry = server::registry(&config, &data.store)?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let installed =
+                runtime.block_on(registry.install(&name, bytes, OffsetDateTime::now_utc()));
+            drop(registry);
+            drop(data);
+            match installed {
+                Ok((record, created)) => {
+                    println!(
+                        "{} plugin `{}` version {} ({} bytes)",
+                        if created { "installed" } else { "replaced" },
+                        record.name,
+                        record.hash,
+                        record.size
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Plugins(PluginsCommand::List { data }) => {
+            let config = Config::new(data.dir, "127.0.0.1:0".parse()?);
+            let data = DataDir::open(&config)?;
+            for p in data.store.read()?.plugins()? {
+                println!(
+                    "{}\t{}\t{} bytes\t{}",
+                    p.name,
+                    p.hash,
+                    p.size,
+                    if p.bundled { "bundled" } else { "installed" }
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Keys(KeysCommand::RotateSigning { data }) => {
             let config = Config::new(data.dir, "127.0.0.1:0".parse()?);
             // A running server would keep signing with the old key: refuse

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, broadcast, watch};
 
 use crate::blobs::{self, Blobs};
 use crate::clock::{Clock, SystemClock};
@@ -13,6 +13,8 @@ use crate::fulfilment::{Fulfilment, Settings};
 use crate::http::{AppState, app};
 use crate::notify::mailer::Mailer;
 use crate::notify::worker;
+use crate::personalizer;
+use crate::plugins::{ComponentCache, Registry, Sandbox, Signer};
 use crate::store::{Store, StoreError};
 use crate::tokens::{KeyError, KeyRing};
 
@@ -33,6 +35,8 @@ pub enum ServeError {
     Mail(String),
     #[error("files: {0}")]
     Blobs(String),
+    #[error("plugins: {0}")]
+    Plugins(String),
     #[error("serving HTTP failed: {0}")]
     Http(std::io::Error),
 }
@@ -86,6 +90,7 @@ pub async fn run(
         .unwrap_or_else(|| format!("http://{addr}"));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let wake = Arc::new(Notify::new());
+    let registry = open_registry(&config, &data.store, clock.now()).await?;
     let fulfilment = Fulfilment::new(
         data.store.clone(),
         Arc::new(data.keys),
@@ -96,6 +101,7 @@ pub async fn run(
             upload_bytes_max: config.upload_bytes_max,
         },
         wake.clone(),
+        registry.clone(),
     );
     let reclaimed = blobs::recover_abandoned_uploads(fulfilment.blobs())
         .await
@@ -120,6 +126,31 @@ pub async fn run(
         std::time::Duration::from_secs(config.gc_interval_secs),
         stop_rx.clone(),
     ));
+    // On its own thread, not the runtime's blocking pool: stopping the
+    // server must not wait for a compile.
+    let warm_stop = stop_rx.clone();
+    let warming = std::thread::Builder::new()
+        .name("plugin-warm-up".into())
+        .spawn(move || {
+            let started = std::time::Instant::now();
+            let (loaded, failed) = registry.load_all(&|| *warm_stop.borrow());
+            tracing::info!(
+                loaded,
+                failed,
+                ms = started.elapsed().as_millis() as u64,
+                "plugins ready"
+            );
+        });
+    if let Err(e) = warming {
+        tracing::warn!("plugins load on first use: no warm-up thread: {e}");
+    }
+    let (personalized, _) = broadcast::channel(PERSONALIZED_CHANNEL_CAPACITY);
+    let personalizer = tokio::spawn(personalizer::run(
+        fulfilment.clone(),
+        config.plugin_runs_concurrent_max,
+        personalized.clone(),
+        stop_rx.clone(),
+    ));
     let host_id = addr.ip().to_string();
     let worker = tokio::spawn(worker::run(
         data.store.clone(),
@@ -135,6 +166,7 @@ pub async fn run(
         shop_name: config.shop_name.clone(),
         upload_bytes_max: config.upload_bytes_max,
         mail_transport: mail_transport(config.smtp_url.as_deref()),
+        personalized,
     };
     println!("waybill listening on http://{addr}");
     use std::io::Write as _;
@@ -145,7 +177,41 @@ pub async fn run(
     let _ = stop_tx.send(true);
     let _ = worker.await;
     let _ = gc.await;
+    let _ = personalizer.await;
     served.map_err(ServeError::Http)
+}
+
+/// Announcements of finished personalizations kept for slow listeners.
+const PERSONALIZED_CHANNEL_CAPACITY: usize = 1024;
+
+/// The plugin sandbox (with the shop's license-signing key) and registry
+/// of the data directory `config` names.
+pub fn registry(config: &Config, store: &Store) -> Result<Arc<Registry>, ServeError> {
+    let license_key = crate::tokens::load_or_create_license_key(&config.license_key_dir())?;
+    let sandbox = Sandbox::new(config.plugin_limits.clone(), Some(Signer::new(license_key)))
+        .map_err(|e| ServeError::Plugins(e.to_string()))?;
+    Ok(Arc::new(Registry::new(
+        Arc::new(sandbox),
+        ComponentCache::new(config.plugin_cache_dir()),
+        store.clone(),
+    )))
+}
+
+/// The registry, with the bundled plugins installed.
+async fn open_registry(
+    config: &Config,
+    store: &Store,
+    now: time::OffsetDateTime,
+) -> Result<Arc<Registry>, ServeError> {
+    let registry = registry(config, store)?;
+    let installed = registry
+        .install_bundled(now)
+        .await
+        .map_err(|e| ServeError::Plugins(e.to_string()))?;
+    if !installed.is_empty() {
+        tracing::info!(plugins = ?installed, "installed the bundled plugins");
+    }
+    Ok(registry)
 }
 
 /// Now and then until shutdown: collects unreferenced files and removes

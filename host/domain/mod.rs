@@ -6,11 +6,15 @@
 //! their own boundaries.
 
 mod order;
+mod personalization;
 mod product;
 mod shipment;
 mod validate;
 
 pub use order::{Buyer, Order, OrderError, OrderLine, OrderStatus, Payment, PaymentOutcome};
+pub use personalization::{
+    PLUGIN_ITEM_PREFIX, Personalization, PersonalizationStatus, PluginOutput, RunFailure, RunRecord,
+};
 pub use product::{PluginRef, Product, ProductKind, ProductTerms};
 pub use shipment::{
     DownloadLink, FileRef, FileSource, Notification, NotificationStatus, Shipment, ShipmentData,

@@ -203,10 +203,14 @@ fn new_shipment(
                 value: value.clone(),
             });
         }
-        files.extend(product.files.iter().map(|file| ShipmentFile {
-            file: file.clone(),
-            source: FileSource::Product,
-        }));
+        // A plugin's product files are its sources: the buyer gets only
+        // what the plugin made of them, never the original.
+        if product.plugin.is_none() {
+            files.extend(product.files.iter().map(|file| ShipmentFile {
+                file: file.clone(),
+                source: FileSource::Product,
+            }));
+        }
     }
     Shipment::from_data(ShipmentData {
         id,
@@ -231,5 +235,6 @@ fn new_shipment(
         token: None,
         notification: Notification::default(),
         downloads: Vec::new(),
+        personalization: None,
     })
 }

@@ -11,7 +11,10 @@
 //! reads and writes whole, but every change goes through a method on
 //! [`Shipment`], and each method checks the state first.
 
-use super::{Buyer, ITEMS_PER_SHIPMENT_MAX, ProductKind, ProductTerms, Timestamp};
+use super::{
+    Buyer, ITEMS_PER_SHIPMENT_MAX, PLUGIN_ITEM_PREFIX, Personalization, PersonalizationStatus,
+    PluginOutput, ProductKind, ProductTerms, RunFailure, RunRecord, Timestamp,
+};
 
 /// Where a shipment stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -113,10 +116,17 @@ pub struct ShipmentFile {
 /// A text item: a license number, a voucher code, a contract number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TextItem {
-    /// Unique within the shipment.
+    /// Unique within the shipment; [`PLUGIN_ITEM_PREFIX`] marks a plugin's items.
     pub id: String,
     pub label: String,
     pub value: String,
+}
+
+impl TextItem {
+    /// Whether the product's plugin produced this item.
+    pub fn is_from_plugin(&self) -> bool {
+        self.id.starts_with(PLUGIN_ITEM_PREFIX)
+    }
 }
 
 /// The buyer's download link as issued when the shipment was prepared.
@@ -200,6 +210,8 @@ pub struct ShipmentData {
     /// Completed downloads per file id (not requests: a resumed or aborted
     /// download counts once, when its last byte went out).
     pub downloads: Vec<(String, u32)>,
+    /// The product plugin's work on this shipment, once queued.
+    pub personalization: Option<Personalization>,
 }
 
 /// A refused shipment operation.
@@ -373,6 +385,107 @@ impl Shipment {
             .position(|f| f.file.id == file_id)
             .ok_or(ShipmentError::FileNotFound)?;
         Ok(self.0.files.remove(index))
+    }
+
+    /// Queues the product's plugin `plugin` to (re)personalize the shipment.
+    pub fn queue_personalization(
+        &mut self,
+        plugin: &str,
+        now: Timestamp,
+    ) -> Result<(), ShipmentError> {
+        self.ensure_editable("personalize")?;
+        let previous = self.0.personalization.take();
+        self.0.personalization = Some(Personalization {
+            plugin: plugin.to_owned(),
+            status: PersonalizationStatus::Queued,
+            runs: previous.as_ref().map_or(0, |p| p.runs),
+            queued_at: now,
+            finished_at: None,
+            failure: None,
+            last_run: previous.and_then(|p| p.last_run),
+        });
+        Ok(())
+    }
+
+    /// Attaches a successful run's output in place of an earlier run's:
+    /// plugin items and plugin files are replaced, the seller's stay.
+    /// Returns the plugin files it removed (their blobs can be released)
+    /// and the output files it did not attach because the shipment has
+    /// them already (uploaded by the seller, or named twice).
+    pub fn apply_personalization(
+        &mut self,
+        output: PluginOutput,
+        run: RunRecord,
+        now: Timestamp,
+    ) -> Result<(Vec<ShipmentFile>, Vec<FileRef>), ShipmentError> {
+        self.ensure_editable("personalize")?;
+        let kept_items = self.0.items.iter().filter(|i| !i.is_from_plugin()).count();
+        if kept_items + output.items.len() > ITEMS_PER_SHIPMENT_MAX {
+            return Err(ShipmentError::TooManyItems);
+        }
+        self.0.items.retain(|item| !item.is_from_plugin());
+        let (removed, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.0.files)
+            .into_iter()
+            .partition(|f| f.source == FileSource::Plugin);
+        self.0.files = kept;
+        for (n, (label, value)) in output.items.into_iter().enumerate() {
+            self.0.items.push(TextItem {
+                id: format!("{PLUGIN_ITEM_PREFIX}{}", n + 1),
+                label,
+                value,
+            });
+        }
+        let mut skipped = Vec::new();
+        for file in output.files {
+            if self.0.files.iter().any(|f| f.file.id == file.id) {
+                skipped.push(file);
+            } else {
+                self.0.files.push(ShipmentFile {
+                    file,
+                    source: FileSource::Plugin,
+                });
+            }
+        }
+        self.finish_personalization(PersonalizationStatus::Succeeded, None, run, now);
+        Ok((removed, skipped))
+    }
+
+    /// Records a failed run; the shipment keeps what it had.
+    pub fn fail_personalization(
+        &mut self,
+        failure: RunFailure,
+        run: RunRecord,
+        now: Timestamp,
+    ) -> Result<(), ShipmentError> {
+        self.ensure_editable("personalize")?;
+        self.finish_personalization(PersonalizationStatus::Failed, Some(failure), run, now);
+        Ok(())
+    }
+
+    fn finish_personalization(
+        &mut self,
+        status: PersonalizationStatus,
+        failure: Option<RunFailure>,
+        run: RunRecord,
+        now: Timestamp,
+    ) {
+        let p = self
+            .0
+            .personalization
+            .get_or_insert_with(|| Personalization {
+                plugin: String::new(),
+                status,
+                runs: 0,
+                queued_at: now,
+                finished_at: None,
+                failure: None,
+                last_run: None,
+            });
+        p.status = status;
+        p.runs += 1;
+        p.finished_at = Some(now);
+        p.failure = failure;
+        p.last_run = Some(run);
     }
 
     /// Completed downloads of one file.

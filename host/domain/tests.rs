@@ -48,6 +48,7 @@ fn shipment_in(status: ShipmentStatus) -> Shipment {
         token: None,
         notification: Notification::default(),
         downloads: Vec::new(),
+        personalization: None,
     });
     use ShipmentStatus::*;
     let path: &[ShipmentStatus] = match status {
@@ -412,4 +413,119 @@ fn files_attach_once_detach_before_prepare_and_count_completed_downloads() {
         "a revoked shipment gets no new link"
     );
     assert_eq!(s.data().files.len(), 1, "content unchanged through it all");
+}
+
+fn plugin_file(id: &str) -> FileRef {
+    FileRef {
+        id: id.repeat(64 / id.len()),
+        name: format!("{id}.pdf"),
+        size: 10,
+        content_type: "application/pdf".into(),
+    }
+}
+
+fn output(items: &[(&str, &str)], files: &[&str]) -> PluginOutput {
+    PluginOutput {
+        items: items
+            .iter()
+            .map(|(l, v)| ((*l).to_owned(), (*v).to_owned()))
+            .collect(),
+        files: files.iter().map(|f| plugin_file(f)).collect(),
+    }
+}
+
+#[test]
+fn a_new_run_replaces_the_plugins_content_and_keeps_the_sellers() {
+    let mut s = shipment_in(ShipmentStatus::InPreparation);
+    s.add_item("Note".into(), "by hand".into()).unwrap();
+    s.attach_file(ShipmentFile {
+        file: plugin_file("b"),
+        source: FileSource::Upload,
+    })
+    .unwrap();
+    s.queue_personalization("license-key", t(1)).unwrap();
+    assert_eq!(
+        s.data().personalization.as_ref().unwrap().status,
+        PersonalizationStatus::Queued
+    );
+    let (removed, skipped) = s
+        .apply_personalization(output(&[("Key", "K1")], &["a"]), RunRecord::default(), t(2))
+        .unwrap();
+    assert!(removed.is_empty() && skipped.is_empty());
+    s.queue_personalization("license-key", t(3)).unwrap();
+    // The second run names the seller's file too: not attached twice.
+    let (removed, skipped) = s
+        .apply_personalization(
+            output(&[("Key", "K2"), ("Key", "K3")], &["c", "b"]),
+            RunRecord::default(),
+            t(4),
+        )
+        .unwrap();
+    assert_eq!(removed.len(), 1);
+    assert_eq!(removed[0].file, plugin_file("a"));
+    assert_eq!(skipped, vec![plugin_file("b")]);
+    let values: Vec<_> = s.data().items.iter().map(|i| i.value.as_str()).collect();
+    assert_eq!(values, ["by hand", "K2", "K3"]);
+    assert!(s.data().items[1].is_from_plugin() && !s.data().items[0].is_from_plugin());
+    let files: Vec<_> = s
+        .data()
+        .files
+        .iter()
+        .map(|f| (f.file.name.as_str(), f.source))
+        .collect();
+    assert_eq!(
+        files,
+        [("b.pdf", FileSource::Upload), ("c.pdf", FileSource::Plugin)]
+    );
+    let p = s.data().personalization.as_ref().unwrap();
+    assert_eq!((p.status, p.runs), (PersonalizationStatus::Succeeded, 2));
+}
+
+#[test]
+fn a_failed_run_keeps_the_content_and_says_why() {
+    let mut s = shipment_in(ShipmentStatus::InPreparation);
+    s.queue_personalization("voucher", t(1)).unwrap();
+    s.apply_personalization(output(&[("Code", "V1")], &[]), RunRecord::default(), t(2))
+        .unwrap();
+    s.queue_personalization("voucher", t(3)).unwrap();
+    s.fail_personalization(
+        RunFailure {
+            code: "timeout".into(),
+            message: "too slow".into(),
+        },
+        RunRecord::default(),
+        t(4),
+    )
+    .unwrap();
+    assert_eq!(s.data().items.len(), 1);
+    let p = s.data().personalization.as_ref().unwrap();
+    assert_eq!(p.status, PersonalizationStatus::Failed);
+    assert_eq!(p.failure.as_ref().unwrap().code, "timeout");
+}
+
+#[test]
+fn a_prepared_shipment_takes_no_plugin_output() {
+    for status in [
+        ShipmentStatus::Prepared,
+        ShipmentStatus::Cancelled,
+        ShipmentStatus::AwaitingPayment,
+    ] {
+        let mut s = shipment_in(status);
+        assert!(s.queue_personalization("x", t(1)).is_err());
+        assert!(
+            s.apply_personalization(output(&[("K", "V")], &[]), RunRecord::default(), t(2))
+                .is_err()
+        );
+        assert!(
+            s.fail_personalization(
+                RunFailure {
+                    code: "trap".into(),
+                    message: "m".into()
+                },
+                RunRecord::default(),
+                t(2)
+            )
+            .is_err()
+        );
+    }
 }

@@ -10,8 +10,10 @@ use time::{Duration, OffsetDateTime};
 use tokio::sync::{Notify, Semaphore};
 
 mod files;
+mod personalize;
 
 pub use files::{Download, UploadMeta};
+pub use personalize::{Finished, JobPlan, RunOutcome, StoredOutput};
 
 use crate::blobs::{self, BlobError, Blobs};
 use crate::clock::Clock;
@@ -22,6 +24,7 @@ use crate::domain::{
 };
 use crate::ids::new_id;
 use crate::notify::message;
+use crate::plugins::Registry;
 use crate::store::{Source, Store, StoreError, Tx};
 use crate::tokens::{DownloadClaims, KeyRing, TokenError};
 
@@ -163,6 +166,9 @@ pub struct Fulfilment {
     clock: Arc<dyn Clock>,
     preparer: Arc<Preparer>,
     outbox_wake: Arc<Notify>,
+    registry: Arc<Registry>,
+    /// Wakes the personalization worker when a job is queued.
+    jobs_wake: Arc<Notify>,
 }
 
 /// How the use cases are set up.
@@ -181,6 +187,7 @@ impl Fulfilment {
         clock: Arc<dyn Clock>,
         settings: Settings,
         outbox_wake: Arc<Notify>,
+        registry: Arc<Registry>,
     ) -> Self {
         Fulfilment {
             blobs: Blobs::in_redb(store.clone()),
@@ -194,7 +201,29 @@ impl Fulfilment {
                 public_url: settings.public_url,
             }),
             outbox_wake,
+            registry,
+            jobs_wake: Arc::new(Notify::new()),
         }
+    }
+
+    /// The metadata store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The current time.
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// The plugin registry.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Notified whenever a personalization job is queued.
+    pub fn jobs_wake(&self) -> &Arc<Notify> {
+        &self.jobs_wake
     }
 
     /// The blob store.
@@ -219,10 +248,13 @@ impl Fulfilment {
         input: ProductInput,
     ) -> Result<(Product, bool), FulfilError> {
         if let Some(plugin) = &input.plugin {
-            return Err(FulfilError::Validation(format!(
-                "plugin `{}` is not installed",
-                plugin.name
-            )));
+            if input.kind != ProductKind::Personalized {
+                return Err(FulfilError::Validation(
+                    "only a personalized product runs a plugin; set `kind` to `personalized`"
+                        .to_owned(),
+                ));
+            }
+            self.check_plugin_installed(&plugin.name)?;
         }
         let now = self.clock.now();
         self.store
@@ -361,7 +393,7 @@ impl Fulfilment {
                     shipment.start_preparation(now)?;
                     if shipment.data().kind == ProductKind::Standard && shipment.has_content() {
                         preparer.prepare(tx, &mut shipment, now)?;
-                    } else {
+                    } else if !preparer.queue_if_plugin(tx, &order, &mut shipment, now)? {
                         tx.put_shipment(&shipment)?;
                     }
                 }
@@ -370,6 +402,7 @@ impl Fulfilment {
             })
             .await?;
         self.outbox_wake.notify_one();
+        self.jobs_wake.notify_one();
         Ok(order)
     }
 
@@ -508,6 +541,7 @@ impl Fulfilment {
             .write(move |tx| {
                 let mut shipment = tx.shipment(&id)?.ok_or(FulfilError::NotFound("shipment"))?;
                 shipment.cancel(now)?;
+                tx.delete_job(&id);
                 for file in &shipment.data().files {
                     blobs::release_ref(tx, &file.file.id, now)?;
                 }

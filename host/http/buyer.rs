@@ -218,6 +218,21 @@ pub async fn public_keys(State(state): State<AppState>) -> Json<KeySet> {
                 public_key: k.public_key,
             })
             .collect(),
+        license_keys: state
+            .fulfilment
+            .registry()
+            .sandbox()
+            .signer()
+            .map(|signer| PublicKeyBody {
+                kid: signer.key_id().to_owned(),
+                alg: "Ed25519",
+                public_key: base64::Engine::encode(
+                    &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                    signer.verifying_key().as_bytes(),
+                ),
+            })
+            .into_iter()
+            .collect(),
     })
 }
 

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 
-use crate::domain::{FileRef, Order, Product, Shipment, ShipmentFile, TextItem};
+use crate::domain::{FileRef, Order, Personalization, Product, Shipment, ShipmentFile, TextItem};
 
 /// RFC 3339, UTC.
 pub fn rfc3339(t: OffsetDateTime) -> String {
@@ -133,6 +133,8 @@ pub struct ItemResponse {
     pub id: String,
     pub label: String,
     pub value: String,
+    /// Made by the product's plugin (replaced when it runs again).
+    pub from_plugin: bool,
 }
 
 impl From<&TextItem> for ItemResponse {
@@ -141,8 +143,101 @@ impl From<&TextItem> for ItemResponse {
             id: i.id.clone(),
             label: i.label.clone(),
             value: i.value.clone(),
+            from_plugin: i.is_from_plugin(),
         }
     }
+}
+
+/// Why a plugin run failed.
+#[derive(Serialize, ToSchema)]
+pub struct RunFailureResponse {
+    /// `timeout`, `out_of_fuel`, `memory_limit`, `output_limit`,
+    /// `too_many_items`, `invalid_output`, `trap`, `plugin_error`,
+    /// `invalid_plugin`, `host_io`.
+    pub code: String,
+    pub message: String,
+}
+
+/// The last finished run of a shipment's plugin.
+#[derive(Serialize, ToSchema)]
+pub struct RunResponse {
+    /// BLAKE3 of the component that ran.
+    pub plugin_version: String,
+    pub fuel_used: u64,
+    pub wall_time_ms: u64,
+    /// What the plugin wrote to stderr (bounded).
+    pub stderr: String,
+    /// The plugin's log lines (bounded).
+    pub log: String,
+}
+
+/// A shipment's personalization by its product's plugin.
+#[derive(Serialize, ToSchema)]
+pub struct PersonalizationResponse {
+    pub plugin: String,
+    /// `queued`, `succeeded` or `failed`.
+    pub status: &'static str,
+    pub runs: u32,
+    pub queued_at: String,
+    pub finished_at: Option<String>,
+    pub error: Option<RunFailureResponse>,
+    pub last_run: Option<RunResponse>,
+}
+
+impl From<&Personalization> for PersonalizationResponse {
+    fn from(p: &Personalization) -> Self {
+        PersonalizationResponse {
+            plugin: p.plugin.clone(),
+            status: p.status.as_str(),
+            runs: p.runs,
+            queued_at: rfc3339(p.queued_at),
+            finished_at: opt_time(p.finished_at),
+            error: p.failure.as_ref().map(|f| RunFailureResponse {
+                code: f.code.clone(),
+                message: f.message.clone(),
+            }),
+            last_run: p.last_run.as_ref().map(|r| RunResponse {
+                plugin_version: r.plugin_version.clone(),
+                fuel_used: r.fuel_used,
+                wall_time_ms: r.wall_time_ms,
+                stderr: r.stderr.clone(),
+                log: r.log.clone(),
+            }),
+        }
+    }
+}
+
+/// An installed plugin.
+#[derive(Serialize, ToSchema)]
+pub struct PluginResponse {
+    pub name: String,
+    /// BLAKE3 of the component.
+    pub version: String,
+    pub size: u64,
+    /// Shipped inside the server binary.
+    pub bundled: bool,
+    pub installed_at: String,
+    /// Compiled and in memory (else compiled on first use).
+    pub loaded: bool,
+}
+
+impl PluginResponse {
+    pub fn new(r: &crate::store::PluginRecord, loaded: bool) -> Self {
+        PluginResponse {
+            name: r.name.clone(),
+            version: r.hash.clone(),
+            size: r.size,
+            bundled: r.bundled,
+            installed_at: rfc3339(r.installed_at),
+            loaded,
+        }
+    }
+}
+
+/// `GET /api/v1/plugins`.
+#[derive(Serialize, ToSchema)]
+pub struct PluginList {
+    pub plugins: Vec<PluginResponse>,
 }
 
 /// The buyer of an order.
@@ -350,6 +445,8 @@ pub struct ShipmentResponse {
     pub download_url: Option<String>,
     pub link_expires_at: Option<String>,
     pub notification: NotificationResponse,
+    /// The product plugin's work, once payment queued it.
+    pub personalization: Option<PersonalizationResponse>,
 }
 
 impl ShipmentResponse {
@@ -386,6 +483,7 @@ impl ShipmentResponse {
                 last_error: d.notification.last_error.clone(),
                 sent_at: opt_time(d.notification.sent_at),
             },
+            personalization: d.personalization.as_ref().map(Into::into),
         }
     }
 }
@@ -460,4 +558,7 @@ pub struct PublicKeyBody {
 #[derive(Serialize, ToSchema)]
 pub struct KeySet {
     pub keys: Vec<PublicKeyBody>,
+    /// The keys that verify licenses plugins signed through the host's
+    /// `sign` (`kid` is the id plugins put next to their signatures).
+    pub license_keys: Vec<PublicKeyBody>,
 }

@@ -10,6 +10,7 @@ pub mod extract;
 pub mod files;
 pub mod openapi;
 pub mod pages;
+pub mod plugins;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub upload_bytes_max: u64,
     /// How buyer e-mails leave: `SMTP (host:port)` or `the server log`.
     pub mail_transport: String,
+    /// Announces each finished personalization (a retry waits for its own).
+    pub personalized: tokio::sync::broadcast::Sender<crate::personalizer::Done>,
 }
 
 /// The whole HTTP application.
@@ -55,6 +58,16 @@ pub fn app(state: AppState) -> Router {
             post(api::reset_downloads),
         )
         .route("/shipments/{id}/link", post(api::reissue_link))
+        .route("/shipments/{id}/personalize", post(plugins::personalize))
+        .route("/plugins", get(plugins::list))
+        .route(
+            "/plugins/{name}",
+            get(plugins::get)
+                .put(plugins::install)
+                .layer(DefaultBodyLimit::max(
+                    crate::plugins::PLUGIN_BYTES_MAX as usize,
+                )),
+        )
         .route("/files/{id}", get(files::get))
         .route("/shipments/{id}/files/{file_id}", delete(files::detach))
         .route(

@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{api, buyer, download, files};
+use super::{api, buyer, download, files, plugins};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,6 +15,7 @@ use super::{api, buyer, download, files};
         api::list_shipments, api::get_shipment, api::add_item, api::remove_item,
         api::prepare, api::prepare_many, api::cancel, api::revoke, api::resend,
         api::reset_downloads, api::reissue_link,
+        plugins::install, plugins::list, plugins::get, plugins::personalize,
         files::upload, files::get, files::attach, files::detach,
         buyer::open_link, buyer::accept_waiver, buyer::public_keys, download::download,
     ),

@@ -19,8 +19,10 @@
 
 mod bindings;
 pub mod bundled;
+mod cache;
 pub mod cli;
 mod io;
+mod registry;
 mod rng;
 mod sandbox;
 
@@ -31,7 +33,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 
+pub use cache::{CacheOutcome, ComponentCache};
 pub use io::{DirSink, LocalFile, NAME_BYTES_MAX, OutputSink, SourceBytes, sanitize_name};
+pub use registry::{PLUGIN_BYTES_MAX, PLUGIN_NAME_BYTES_MAX, Registry, RegistryError, check_name};
 pub use rng::RandomStream;
 pub use sandbox::{CHUNK_BYTES_MAX, Plugin, SIGN_CALLS_MAX, SIGN_PAYLOAD_BYTES_MAX, Sandbox};
 

@@ -370,7 +370,32 @@ pub struct Sandbox {
 
 /// A validated, compiled plugin, ready to run many times.
 pub struct Plugin {
+    component: Component,
     pre: PersonalizerPre<State>,
+}
+
+impl Plugin {
+    /// The compiled machine code, for [`Sandbox::load_precompiled_trusted`]
+    /// to load again without compiling.
+    pub fn precompiled(&self) -> Result<Vec<u8>, RunError> {
+        self.component
+            .serialize()
+            .map_err(|e| RunError::Io(format!("serializing the compiled component: {e:#}")))
+    }
+}
+
+/// Refuses early, with a clear message, what is not a component at all.
+fn check_header(bytes: &[u8]) -> Result<(), RunError> {
+    match bytes.get(..8) {
+        Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => Err(RunError::Invalid(
+            "a core WebAssembly module, not a component: build the plugin for wasm32-wasip2 (or wrap the module with `wasm-tools component new`)".into(),
+        )),
+        Some([0, b'a', b's', b'm', ..]) => Ok(()),
+        _ => Err(RunError::Invalid(
+            "not a WebAssembly component: the file does not start with the `\\0asm` header"
+                .into(),
+        )),
+    }
 }
 
 impl Sandbox {
@@ -405,6 +430,11 @@ impl Sandbox {
         })
     }
 
+    /// The license-signing key `sign` uses, if any.
+    pub fn signer(&self) -> Option<&Signer> {
+        self.signer.as_deref()
+    }
+
     /// The limits every run gets.
     pub fn limits(&self) -> &Limits {
         &self.limits
@@ -415,22 +445,44 @@ impl Sandbox {
     /// imports something the host does not offer, or that does not export
     /// the world `waybill:plugin/personalizer@0.1.0`.
     pub fn load(&self, bytes: &[u8]) -> Result<Plugin, RunError> {
-        match bytes.get(..8) {
-            Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => {
-                return Err(RunError::Invalid(
-                    "a core WebAssembly module, not a component: build the plugin for wasm32-wasip2 (or wrap the module with `wasm-tools component new`)".into(),
-                ));
-            }
-            Some([0, b'a', b's', b'm', ..]) => {}
-            _ => {
-                return Err(RunError::Invalid(
-                    "not a WebAssembly component: the file does not start with the `\\0asm` header"
-                        .into(),
-                ));
-            }
-        }
+        check_header(bytes)?;
         let component = Component::new(&self.engine, bytes)
             .map_err(|e| RunError::Invalid(format!("not a valid WebAssembly component: {e:#}")))?;
+        self.check(component)
+    }
+
+    /// A plugin from what [`Plugin::precompiled`] wrote, with the same checks
+    /// as [`Sandbox::load`]; wasmtime refuses bytes made by an incompatible
+    /// engine.
+    ///
+    /// The bytes must come from [`Plugin::precompiled`] of this build: they
+    /// are machine code that runs unchecked (see [`super::cache`], which
+    /// verifies a BLAKE3 checksum it wrote next to them before calling this).
+    pub(super) fn load_precompiled_trusted(&self, cwasm: &[u8]) -> Result<Plugin, RunError> {
+        // SAFETY: `Component::deserialize` is unsafe because it maps the bytes
+        // as executable code without validating them. Our one caller, the
+        // component cache, hands us only bytes that `Plugin::precompiled`
+        // produced (by this engine configuration, keyed by its compatibility
+        // hash) and that still match the checksum written with them; wasmtime
+        // itself checks its header and the engine's compatibility.
+        #[allow(unsafe_code)]
+        let component = unsafe { Component::deserialize(&self.engine, cwasm) }
+            .map_err(|e| RunError::Invalid(format!("precompiled component refused: {e:#}")))?;
+        self.check(component)
+    }
+
+    /// A short hex key of everything that makes precompiled code compatible
+    /// with this engine (wasmtime version, target, settings).
+    pub fn compatibility_key(&self) -> String {
+        use std::hash::{Hash as _, Hasher as _};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
+        format!("{:016x}", hasher.finish())
+    }
+
+    fn check(&self, component: Component) -> Result<Plugin, RunError> {
         let ty = component.component_type();
         for (name, item) in ty.imports(&self.engine) {
             // Types a world `use`s (e.g. `source-file`) are imported by name;
@@ -460,7 +512,7 @@ impl Sandbox {
                 "the component does not match the world {WORLD}: {e:#}"
             ))
         })?;
-        Ok(Plugin { pre })
+        Ok(Plugin { component, pre })
     }
 
     /// Runs `plugin` once for `ctx`: `sources` are readable through

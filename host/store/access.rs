@@ -7,8 +7,8 @@ use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, WriteTransaction};
 use super::records::{self, OrderRecord, ProductRecord, ShipmentRecord};
 use super::tables::{Table, chunk_key, status_key};
 use super::{
-    ApiKeyRecord, BlobRecord, FileMetaRecord, OutboxMessage, SessionRecord, StoreError,
-    TrashRecord, UploadRecord,
+    ApiKeyRecord, BlobRecord, FileMetaRecord, JobRecord, OutboxMessage, PluginRecord,
+    SessionRecord, StoreError, TrashRecord, UploadRecord,
 };
 use crate::domain::{Order, Product, Shipment, ShipmentStatus};
 
@@ -79,6 +79,20 @@ pub trait Source {
     }
 
     /// An outbox message by sequence number.
+    /// An installed plugin by name.
+    fn plugin(&self, name: &str) -> Result<Option<PluginRecord>, StoreError> {
+        self.get_raw(Table::Plugins, name.as_bytes())?
+            .map(|v| records::decode("plugin", &v))
+            .transpose()
+    }
+
+    /// The personalization job of a shipment, if queued.
+    fn job(&self, shipment_id: &str) -> Result<Option<JobRecord>, StoreError> {
+        self.get_raw(Table::PersonalizeJobs, shipment_id.as_bytes())?
+            .map(|v| records::decode("job", &v))
+            .transpose()
+    }
+
     fn outbox_message(&self, seq: u64) -> Result<Option<OutboxMessage>, StoreError> {
         self.get_raw(Table::Outbox, &seq.to_be_bytes())?
             .map(|v| records::decode("outbox message", &v))
@@ -305,6 +319,37 @@ impl Reader {
             .map(|guard| axum::body::Bytes::from_owner(SharedValue(guard))))
     }
 
+    /// Every installed plugin, by name.
+    pub fn plugins(&self) -> Result<Vec<PluginRecord>, StoreError> {
+        self.table(Table::Plugins)?
+            .iter()?
+            .map(|entry| records::decode("plugin", entry?.1.value()))
+            .collect()
+    }
+
+    /// Queued personalization jobs, oldest shipment first, skipping
+    /// `skip` (those already running), at most `limit`.
+    pub fn jobs(
+        &self,
+        skip: &dyn Fn(&str) -> bool,
+        limit: usize,
+    ) -> Result<Vec<(String, JobRecord)>, StoreError> {
+        let mut jobs = Vec::new();
+        for entry in self.table(Table::PersonalizeJobs)?.iter()? {
+            let (key, value) = entry?;
+            let id = std::str::from_utf8(key.value())
+                .map_err(|_| StoreError::Corrupt("job key".into()))?;
+            if skip(id) {
+                continue;
+            }
+            jobs.push((id.to_owned(), records::decode("job", value.value())?));
+            if jobs.len() == limit {
+                break;
+            }
+        }
+        Ok(jobs)
+    }
+
     /// Whether any API key exists.
     pub fn has_api_keys(&self) -> Result<bool, StoreError> {
         Ok(self.table(Table::ApiKeys)?.first()?.is_some())
@@ -526,6 +571,42 @@ impl<'a> Tx<'a> {
     /// Ends an admin session.
     pub fn delete_session(&mut self, token_hash: &str) {
         self.delete(Table::Sessions, token_hash.as_bytes().to_vec());
+    }
+
+    /// Installs (or replaces) a plugin record.
+    pub fn put_plugin(&mut self, record: &PluginRecord) {
+        self.put(
+            Table::Plugins,
+            record.name.as_bytes().to_vec(),
+            records::encode(record),
+        );
+    }
+
+    /// Queues (or re-queues) a shipment's personalization; returns the
+    /// job's fresh ticket.
+    pub fn queue_job(
+        &mut self,
+        shipment_id: &str,
+        plugin: &str,
+        now: time::OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let ticket = self.next_sequence(b"job_ticket")?;
+        let record = JobRecord {
+            plugin: plugin.to_owned(),
+            queued_at: now,
+            ticket,
+        };
+        self.put(
+            Table::PersonalizeJobs,
+            shipment_id.as_bytes().to_vec(),
+            records::encode(&record),
+        );
+        Ok(ticket)
+    }
+
+    /// Removes a shipment's personalization job.
+    pub fn delete_job(&mut self, shipment_id: &str) {
+        self.delete(Table::PersonalizeJobs, shipment_id.as_bytes().to_vec());
     }
 
     fn next_sequence(&mut self, name: &[u8]) -> Result<u64, StoreError> {

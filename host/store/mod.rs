@@ -20,8 +20,8 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 
 pub use access::{Reader, Source, Tx};
 pub use records::{
-    ApiKeyRecord, BlobRecord, FileMetaRecord, OutboxMessage, SessionRecord, TrashRecord,
-    UploadRecord,
+    ApiKeyRecord, BlobRecord, FileMetaRecord, JobRecord, OutboxMessage, PluginRecord,
+    SessionRecord, TrashRecord, UploadRecord,
 };
 use tables::Table;
 

@@ -9,8 +9,9 @@ use time::OffsetDateTime;
 use super::StoreError;
 use crate::domain::{
     Buyer, DownloadLink, FileRef, FileSource, Notification, NotificationStatus, Order, OrderLine,
-    OrderStatus, Payment, PluginRef, Product, ProductKind, ProductTerms, Shipment, ShipmentData,
-    ShipmentFile, ShipmentStatus, TextItem,
+    OrderStatus, Payment, Personalization, PersonalizationStatus, PluginRef, Product, ProductKind,
+    ProductTerms, RunFailure, RunRecord, Shipment, ShipmentData, ShipmentFile, ShipmentStatus,
+    TextItem,
 };
 
 type Ts = OffsetDateTime;
@@ -107,6 +108,78 @@ pub(super) struct ShipmentRecord {
     notification: NotificationRecord,
     #[serde(default)]
     downloads: Vec<(String, u32)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    personalization: Option<PersonalizationRecord>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct PersonalizationRecord {
+    plugin: String,
+    status: String,
+    runs: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    queued_at: Ts,
+    #[serde(with = "time::serde::rfc3339::option")]
+    finished_at: Option<Ts>,
+    /// `(code, message)`.
+    failure: Option<(String, String)>,
+    last_run: Option<RunRecordRecord>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RunRecordRecord {
+    plugin_version: String,
+    fuel_used: u64,
+    wall_time_ms: u64,
+    stderr: String,
+    log: String,
+}
+
+impl From<&Personalization> for PersonalizationRecord {
+    fn from(p: &Personalization) -> Self {
+        PersonalizationRecord {
+            plugin: p.plugin.clone(),
+            status: p.status.as_str().to_owned(),
+            runs: p.runs,
+            queued_at: p.queued_at,
+            finished_at: p.finished_at,
+            failure: p
+                .failure
+                .as_ref()
+                .map(|f| (f.code.clone(), f.message.clone())),
+            last_run: p.last_run.as_ref().map(|r| RunRecordRecord {
+                plugin_version: r.plugin_version.clone(),
+                fuel_used: r.fuel_used,
+                wall_time_ms: r.wall_time_ms,
+                stderr: r.stderr.clone(),
+                log: r.log.clone(),
+            }),
+        }
+    }
+}
+
+impl TryFrom<PersonalizationRecord> for Personalization {
+    type Error = StoreError;
+    fn try_from(r: PersonalizationRecord) -> Result<Self, StoreError> {
+        Ok(Personalization {
+            status: PersonalizationStatus::parse(&r.status)
+                .ok_or_else(|| corrupt("personalization status", &r.status))?,
+            plugin: r.plugin,
+            runs: r.runs,
+            queued_at: r.queued_at,
+            finished_at: r.finished_at,
+            failure: r
+                .failure
+                .map(|(code, message)| RunFailure { code, message }),
+            last_run: r.last_run.map(|r| RunRecord {
+                plugin_version: r.plugin_version,
+                fuel_used: r.fuel_used,
+                wall_time_ms: r.wall_time_ms,
+                stderr: r.stderr,
+                log: r.log,
+            }),
+        })
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -344,6 +417,7 @@ impl From<&Shipment> for ShipmentRecord {
                 sent_at: d.notification.sent_at,
             },
             downloads: d.downloads.clone(),
+            personalization: d.personalization.as_ref().map(Into::into),
         }
     }
 }
@@ -403,6 +477,7 @@ impl TryFrom<ShipmentRecord> for Shipment {
                 expires_at: t.expires_at,
             }),
             downloads: r.downloads,
+            personalization: r.personalization.map(TryInto::try_into).transpose()?,
         }))
     }
 }
@@ -474,4 +549,28 @@ pub struct SessionRecord {
     pub created_at: Ts,
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: Ts,
+}
+
+/// An installed plugin (the registry). Its component is a blob, referenced by `hash`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PluginRecord {
+    pub name: String,
+    /// BLAKE3 hex of the component: its blob id and its version.
+    pub hash: String,
+    pub size: u64,
+    /// Installed from the binary's bundled plugins (then upgraded with it).
+    pub bundled: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub installed_at: Ts,
+}
+
+/// A shipment waiting for its plugin to run (the job table).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct JobRecord {
+    pub plugin: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub queued_at: Ts,
+    /// Changes on every (re)queue, so a finished run of an older queueing is
+    /// not taken for the current one.
+    pub ticket: u64,
 }

@@ -36,11 +36,15 @@ pub enum Table {
     Files,
     /// Admin sign-in sessions by the BLAKE3 hash of the session cookie.
     Sessions,
+    /// Installed plugins by name.
+    Plugins,
+    /// Shipments waiting for their plugin to run, by shipment id (so oldest first).
+    PersonalizeJobs,
 }
 
 impl Table {
     /// Every table, for creating them all on first open.
-    pub const ALL: [Table; 14] = [
+    pub const ALL: [Table; 16] = [
         Table::Meta,
         Table::ApiKeys,
         Table::Products,
@@ -55,6 +59,8 @@ impl Table {
         Table::Trash,
         Table::Files,
         Table::Sessions,
+        Table::Plugins,
+        Table::PersonalizeJobs,
     ];
 
     /// The redb definition.
@@ -74,6 +80,8 @@ impl Table {
             Table::Trash => "trash",
             Table::Files => "files",
             Table::Sessions => "sessions",
+            Table::Plugins => "plugins",
+            Table::PersonalizeJobs => "personalize_jobs",
         })
     }
 }

@@ -362,6 +362,36 @@ fn read_key(path: &Path, kid: &str) -> Result<RingKey, KeyError> {
     Ok(key)
 }
 
+/// The shop's license-signing key, which plugins reach only through the
+/// host's `sign` (never the token keys: a leaked license must not forge
+/// download links). Kept as `license.key` in its own directory, in the
+/// same format and with the same permission checks as token keys; created
+/// on first use.
+pub fn load_or_create_license_key(dir: &Path) -> Result<SigningKey, KeyError> {
+    const FILE: &str = "license.key";
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io_error(dir))?;
+    let path = dir.join(FILE);
+    if !path.exists() {
+        write_file(dir, FILE, format!("{}\n", hex(&random::<32>()?)).as_bytes())?;
+    }
+    let file = File::open(&path).map_err(io_error(&path))?;
+    let metadata = file.metadata().map_err(io_error(&path))?;
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(KeyError::InsecurePermissions { path, mode });
+    }
+    let contents = read_small_file(file, &path)?;
+    let seed = parse_seed(&contents).ok_or_else(|| KeyError::Malformed {
+        path: path.clone(),
+        reason: "expected 64 lowercase hex digits and a newline".to_owned(),
+    })?;
+    Ok(SigningKey::from_bytes(&seed))
+}
+
 fn read_active(dir: &Path, keys: &[RingKey]) -> Result<String, KeyError> {
     let path = dir.join(ACTIVE_FILE);
     let file = match File::open(&path) {

@@ -9,4 +9,5 @@ pub mod paseto;
 
 pub use keyring::{
     DOWNLOAD_IMPLICIT_ASSERTION, DownloadClaims, KeyError, KeyRing, PublicKey, TokenError,
+    load_or_create_license_key,
 };

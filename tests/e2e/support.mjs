@@ -137,7 +137,9 @@ export class Waybill {
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WAYBILL_')));
     env.RUST_LOG = env.RUST_LOG || 'warn';
     const args = ['serve', '--data', path.join(scratch, 'data'), '--listen', '127.0.0.1:0',
-      '--smtp-url', smtpUrl, '--mail-from', 'Shop <shop@example.com>', '--shop-name', shopName];
+      '--smtp-url', smtpUrl, '--mail-from', 'Shop <shop@example.com>', '--shop-name', shopName,
+      // Compiled plugins shared by every test server (a debug build compiles slowly).
+      '--plugin-cache-dir', path.join(path.dirname(path.dirname(BIN)), 'test-plugin-cache')];
     const started = startProcess('waybill', BIN, args, env, (lines) => {
       const base = lines.find((l) => l.startsWith('waybill listening on '));
       const key = lines.find((l) => l.startsWith('admin API key: '));

@@ -582,7 +582,7 @@ fn a_corrupted_chunk_fails_loudly() {
     let v = verify_store(server.data_dir());
     assert_eq!(
         (v.checked, v.corrupt, v.code),
-        (1, 0, 0),
+        (1 + BUNDLED_PLUGIN_FILES, 0, 0),
         "intact store: {}",
         v.stdout
     );
@@ -602,7 +602,7 @@ fn a_corrupted_chunk_fails_loudly() {
     let v = verify_store(server.data_dir());
     assert_eq!(
         (v.checked, v.corrupt, v.code),
-        (1, 1, 1),
+        (1 + BUNDLED_PLUGIN_FILES, 1, 1),
         "corrupt store: {}",
         v.stdout
     );

@@ -123,7 +123,7 @@ fn the_same_bytes_twice_are_one_file() {
     let v = verify_store(server.data_dir());
     assert_eq!(
         (v.checked, v.corrupt),
-        (3, 0),
+        (3 + BUNDLED_PLUGIN_FILES, 0),
         "five uploads of three contents: {}",
         v.stdout
     );
@@ -166,7 +166,7 @@ fn the_upload_limit_is_exact() {
     let v = verify_store(server.data_dir());
     assert_eq!(
         (v.checked, v.corrupt),
-        (2, 0),
+        (2 + BUNDLED_PLUGIN_FILES, 0),
         "only the two accepted uploads are stored: {}",
         v.stdout
     );

@@ -640,6 +640,9 @@ pub struct Verified {
 }
 
 /// Runs `waybill files verify` on a stopped server's data dir.
+/// Files every data dir holds from its first start: the bundled plugins' components.
+pub const BUNDLED_PLUGIN_FILES: u64 = 3;
+
 pub fn verify_store(data_dir: &Path) -> Verified {
     let out = waybill_cli(&["files", "verify"], data_dir);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -105,6 +105,16 @@ pub fn waybill_cli(args: &[&str], data_dir: &Path) -> Output {
         .unwrap_or_else(|e| panic!("running {BIN} {args:?}: {e}"))
 }
 
+/// `<target dir>/test-plugin-cache`, shared by every test server.
+pub fn shared_plugin_cache() -> PathBuf {
+    // BIN is <target dir>/debug/waybill.
+    Path::new(BIN)
+        .parent()
+        .and_then(Path::parent)
+        .expect("BIN lies in the target dir")
+        .join("test-plugin-cache")
+}
+
 fn clear_waybill_env(cmd: &mut Command) {
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("WAYBILL_") {
@@ -175,6 +185,16 @@ impl Server {
         }
         if let Some(from) = &self.opts.mail_from {
             cmd.arg("--mail-from").arg(from);
+        }
+        if !self
+            .opts
+            .extra_args
+            .iter()
+            .any(|a| a == "--plugin-cache-dir")
+        {
+            // Compiled once for the whole suite: a debug build compiles a
+            // component in seconds, and every fresh server installs three.
+            cmd.arg("--plugin-cache-dir").arg(shared_plugin_cache());
         }
         cmd.args(&self.opts.extra_args);
         cmd.stdin(Stdio::null())

@@ -1,0 +1,292 @@
+//! The installed plugins: which component each name runs, kept in the store
+//! (a record per name, the component itself as a blob), and the compiled
+//! plugins in memory.
+//!
+//! Installing validates and compiles the component first (so a component
+//! the host would refuse never gets a name) and writes the precompiled code
+//! to the [`ComponentCache`]; loading later reads the cache, so a restart
+//! compiles nothing. The bundled plugins are installed on first start and
+//! upgraded with the binary, unless the seller installed their own under
+//! the same name.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use time::OffsetDateTime;
+
+use super::bundled::BUNDLED;
+use super::{CacheOutcome, ComponentCache, Plugin, RunError, Sandbox};
+use crate::blobs::{self, BlobError, Blobs};
+use crate::store::{FileMetaRecord, PluginRecord, Source, Store, StoreError};
+
+/// The longest plugin name, in bytes.
+pub const PLUGIN_NAME_BYTES_MAX: usize = 64;
+/// The largest component accepted, in bytes.
+pub const PLUGIN_BYTES_MAX: u64 = 64 << 20;
+
+/// Why an install or a load failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// A bad name or size.
+    #[error("{0}")]
+    Validation(String),
+    /// The component was refused (the message says why).
+    #[error(transparent)]
+    Refused(RunError),
+    #[error("plugin `{0}` is not installed")]
+    NotInstalled(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+}
+
+/// The plugin registry over one store.
+pub struct Registry {
+    sandbox: Arc<Sandbox>,
+    cache: ComponentCache,
+    store: Store,
+    blobs: Blobs,
+    /// Compiled plugins by component hash.
+    loaded: Mutex<HashMap<String, Arc<Plugin>>>,
+    /// Held while compiling, so two runs of a cold plugin compile it once.
+    compiling: Mutex<()>,
+}
+
+/// `name` if it is a valid plugin name: 1-64 of `a-z`, `0-9`, `-`, `_`,
+/// starting with a letter or digit.
+pub fn check_name(name: &str) -> Result<(), RegistryError> {
+    let ok = !name.is_empty()
+        && name.len() <= PLUGIN_NAME_BYTES_MAX
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && name.as_bytes()[0].is_ascii_alphanumeric();
+    if ok {
+        Ok(())
+    } else {
+        Err(RegistryError::Validation(format!(
+            "plugin name `{name}` must be 1-{PLUGIN_NAME_BYTES_MAX} characters of a-z, 0-9, `-` and `_`, starting with a letter or digit"
+        )))
+    }
+}
+
+impl Registry {
+    /// A registry running plugins in `sandbox`, caching compiled code in `cache`.
+    pub fn new(sandbox: Arc<Sandbox>, cache: ComponentCache, store: Store) -> Self {
+        Self {
+            sandbox,
+            cache,
+            blobs: Blobs::in_redb(store.clone()),
+            store,
+            loaded: Mutex::new(HashMap::new()),
+            compiling: Mutex::new(()),
+        }
+    }
+
+    /// The sandbox plugins run in.
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
+    }
+
+    /// Every installed plugin, by name.
+    pub fn list(&self) -> Result<Vec<PluginRecord>, RegistryError> {
+        Ok(self.store.read()?.plugins()?)
+    }
+
+    /// The installed plugin `name`, if any.
+    pub fn get(&self, name: &str) -> Result<Option<PluginRecord>, RegistryError> {
+        Ok(self.store.read()?.plugin(name)?)
+    }
+
+    /// Whether the component `hash` is compiled and in memory.
+    pub fn is_loaded(&self, hash: &str) -> bool {
+        self.loaded.lock().expect("lock").contains_key(hash)
+    }
+
+    /// Validates, compiles and installs `bytes` as plugin `name` (replacing
+    /// the version installed under that name). Answers the record and
+    /// whether the name is new.
+    pub async fn install(
+        self: &Arc<Self>,
+        name: &str,
+        bytes: Vec<u8>,
+        now: OffsetDateTime,
+    ) -> Result<(PluginRecord, bool), RegistryError> {
+        check_name(name)?;
+        if bytes.len() as u64 > PLUGIN_BYTES_MAX {
+            return Err(RegistryError::Validation(format!(
+                "a plugin component is at most {PLUGIN_BYTES_MAX} bytes"
+            )));
+        }
+        let bytes = Arc::new(bytes);
+        let hash = blake3::hash(&bytes).to_hex().to_string();
+        let this = self.clone();
+        let (hash_, bytes_) = (hash.clone(), bytes.clone());
+        tokio::task::spawn_blocking(move || this.load_component(&hash_, || Ok(bytes_.to_vec())))
+            .await
+            .map_err(|e| RegistryError::Refused(RunError::Io(format!("compile task: {e}"))))?
+            .map_err(RegistryError::Refused)?;
+        self.store_record(name, &bytes, hash, false, now).await
+    }
+
+    /// Installs the bundled plugins that are missing, and upgrades the
+    /// bundled ones this binary carries a new version of. Does not compile:
+    /// [`Registry::load_all`] does, in the background. Answers the names
+    /// installed or upgraded.
+    pub async fn install_bundled(&self, now: OffsetDateTime) -> Result<Vec<String>, RegistryError> {
+        let mut changed = Vec::new();
+        for (name, bytes) in BUNDLED {
+            let hash = blake3::hash(bytes).to_hex().to_string();
+            match self.get(name)? {
+                Some(existing) if !existing.bundled || existing.hash == hash => continue,
+                _ => {}
+            }
+            self.store_record(name, bytes, hash, true, now).await?;
+            changed.push((*name).to_owned());
+        }
+        Ok(changed)
+    }
+
+    /// Stores the component as a blob and names it `name`, in one write.
+    async fn store_record(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        hash: String,
+        bundled: bool,
+        now: OffsetDateTime,
+    ) -> Result<(PluginRecord, bool), RegistryError> {
+        if let Some(existing) = self.get(name)?
+            && existing.hash == hash
+            && existing.bundled == bundled
+        {
+            return Ok((existing, false));
+        }
+        let mut ingest = self.blobs.ingest(PLUGIN_BYTES_MAX, now).await?;
+        for piece in bytes.chunks(1 << 20) {
+            ingest.write(piece).await?;
+        }
+        let ingested = ingest.finish().await?;
+        if ingested.id != hash {
+            return Err(RegistryError::Blob(BlobError::Interrupted(
+                "the component changed while it was stored".into(),
+            )));
+        }
+        let record = PluginRecord {
+            name: name.to_owned(),
+            hash,
+            size: bytes.len() as u64,
+            bundled,
+            installed_at: now,
+        };
+        let meta = FileMetaRecord {
+            name: format!("{name}.wasm"),
+            content_type: "application/wasm".to_owned(),
+            uploaded_at: now,
+        };
+        let stored = record.clone();
+        self.store
+            .write(move |tx| {
+                ingested.commit(tx, &meta, now)?;
+                blobs::add_ref(tx, &stored.hash)?;
+                let existing = tx.plugin(&stored.name)?;
+                if let Some(old) = &existing {
+                    blobs::release_ref(tx, &old.hash, now)?;
+                }
+                tx.put_plugin(&stored);
+                Ok::<_, RegistryError>((stored, existing.is_none()))
+            })
+            .await
+    }
+
+    /// The compiled plugin of `record` (blocking: may compile). From memory,
+    /// else from the cache, else compiled from its stored component.
+    pub fn load(&self, record: &PluginRecord) -> Result<Arc<Plugin>, RunError> {
+        self.load_component(&record.hash, || self.read_component(&record.hash))
+    }
+
+    fn load_component(
+        &self,
+        hash: &str,
+        wasm: impl FnOnce() -> Result<Vec<u8>, RunError>,
+    ) -> Result<Arc<Plugin>, RunError> {
+        if let Some(plugin) = self.loaded.lock().expect("lock").get(hash) {
+            return Ok(plugin.clone());
+        }
+        let _compiling = self.compiling.lock().expect("lock");
+        if let Some(plugin) = self.loaded.lock().expect("lock").get(hash) {
+            return Ok(plugin.clone());
+        }
+        let started = Instant::now();
+        let (plugin, outcome) = self.cache.load(&self.sandbox, hash, wasm)?;
+        tracing::debug!(
+            hash,
+            ms = started.elapsed().as_millis() as u64,
+            cached = outcome == CacheOutcome::Hit,
+            "plugin loaded"
+        );
+        let plugin = Arc::new(plugin);
+        self.loaded
+            .lock()
+            .expect("lock")
+            .insert(hash.to_owned(), plugin.clone());
+        Ok(plugin)
+    }
+
+    /// The stored component bytes (blocking).
+    fn read_component(&self, hash: &str) -> Result<Vec<u8>, RunError> {
+        let io = |e: BlobError| RunError::Io(format!("reading the stored component: {e}"));
+        let reader = self.blobs.open(hash).map_err(io)?;
+        let chunks = reader.record().chunk_hashes.len() as u32;
+        let mut bytes = Vec::with_capacity(reader.record().size as usize);
+        for index in 0..chunks {
+            bytes.extend_from_slice(&reader.read_chunk_blocking(index).map_err(io)?);
+        }
+        Ok(bytes)
+    }
+
+    /// Loads every installed plugin (blocking), so the first run of each
+    /// does not wait for a compile; gives up early once `stopping()`.
+    /// Answers how many were loaded and how many failed (logged).
+    pub fn load_all(&self, stopping: &dyn Fn() -> bool) -> (usize, usize) {
+        let records = match self.list() {
+            Ok(records) => records,
+            Err(e) => {
+                tracing::error!("listing plugins: {e}");
+                return (0, 0);
+            }
+        };
+        let (mut ok, mut failed) = (0, 0);
+        for record in records {
+            if stopping() {
+                break;
+            }
+            match self.load(&record) {
+                Ok(_) => ok += 1,
+                Err(e) => {
+                    failed += 1;
+                    tracing::error!(plugin = record.name, "plugin cannot be loaded: {e}");
+                }
+            }
+        }
+        (ok, failed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_names() {
+        for ok in ["license-key", "pdf_watermark", "v2", "a"] {
+            check_name(ok).unwrap();
+        }
+        for bad in ["", "-x", "License", "a b", "../x", "ä", &"x".repeat(65)] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+}
