@@ -45,7 +45,7 @@ fn check_sku(sku: &str) -> Result<(), ApiError> {
 }
 
 /// JSON with object keys in sorted order, whatever the map type's order.
-fn canonical_json(v: &Value) -> String {
+pub(crate) fn canonical_json(v: &Value) -> String {
     fn sort(v: &Value) -> Value {
         match v {
             Value::Object(map) => {

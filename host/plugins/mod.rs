@@ -12,10 +12,12 @@
 //! - WIT types stay in this module (`bindings` is private); the rest of the
 //!   server sees only the types below.
 //!
-//! Not here yet: the precompiled-component cache. `Engine::precompile_component`
-//! is safe, but loading its output back (`Component::deserialize[_file]`) is
-//! `unsafe`, and this crate forbids `unsafe_code`; components are compiled
-//! at load instead.
+//! - [`Registry`] keeps the installed plugins (records and components in
+//!   the store); [`ComponentCache`] keeps their compiled code on disk, so a
+//!   restart loads it instead of compiling. Loading machine code back is the
+//!   crate's one `unsafe` block ([`Sandbox`]'s `load_precompiled_trusted`),
+//!   behind the cache's checksum.
+//! - [`bundled`] holds the plugins built into the binary.
 
 mod bindings;
 pub mod bundled;
@@ -202,6 +204,8 @@ impl RunError {
 #[error("{error}")]
 pub struct RunFailed {
     pub error: RunError,
+    /// A lower bound after a timeout: wasmtime writes the fuel counter back
+    /// at calls and returns, not when the clock interrupts a loop.
     pub fuel_used: u64,
     pub peak_memory_bytes: u64,
     pub wall_time: Duration,

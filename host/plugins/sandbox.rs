@@ -484,15 +484,25 @@ impl Sandbox {
 
     fn check(&self, component: Component) -> Result<Plugin, RunError> {
         let ty = component.component_type();
-        for (name, item) in ty.imports(&self.engine) {
-            // Types a world `use`s (e.g. `source-file`) are imported by name;
-            // they only alias what the interfaces below define.
-            let is_type = matches!(item.ty, ComponentItem::Type(_) | ComponentItem::Resource(_));
-            if !is_type && !import_offered(name) {
-                return Err(RunError::Invalid(format!(
-                    "the component imports `{name}`, which the host does not offer (it offers waybill:plugin/host@0.1.0, waybill:plugin/types@0.1.0, wasi:cli/* and wasi:io/*)"
-                )));
-            }
+        // All of them: imports come dependencies first, so the first refused
+        // one (say `wasi:clocks`) is rarely the one the author must remove
+        // (say `wasi:filesystem`, which needs the clocks).
+        let refused: Vec<String> = ty
+            .imports(&self.engine)
+            .filter(|(name, item)| {
+                // Types a world `use`s (e.g. `source-file`) are imported by
+                // name; they only alias what the interfaces define.
+                let is_type =
+                    matches!(item.ty, ComponentItem::Type(_) | ComponentItem::Resource(_));
+                !is_type && !import_offered(name)
+            })
+            .map(|(name, _)| format!("`{name}`"))
+            .collect();
+        if !refused.is_empty() {
+            return Err(RunError::Invalid(format!(
+                "the component imports {}, which the host does not offer (it offers waybill:plugin/host@0.1.0, waybill:plugin/types@0.1.0, wasi:cli/* and wasi:io/*)",
+                refused.join(", ")
+            )));
         }
         if !ty
             .exports(&self.engine)

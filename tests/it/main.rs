@@ -6,6 +6,7 @@ mod errors;
 mod files;
 mod flow;
 mod gc;
+mod hostile;
 mod idempotency;
 mod mail;
 mod openapi;

@@ -26,7 +26,7 @@ fn plugins_dir() -> PathBuf {
     target.join("plugins/wasm32-wasip2/release")
 }
 
-fn component(name: &str) -> PathBuf {
+pub(crate) fn component(name: &str) -> PathBuf {
     let path = plugins_dir().join(format!("{name}.wasm"));
     assert!(
         path.is_file(),
@@ -36,7 +36,7 @@ fn component(name: &str) -> PathBuf {
     path
 }
 
-fn context(quantity: u32, config: &str) -> String {
+pub(crate) fn context(quantity: u32, config: &str) -> String {
     format!(
         r#"{{"order_id": "ord_7", "shipment_id": "shp_1", "issued_at": "2026-12-03T17:00:00Z",
             "line": {{"sku": "rust-hb", "product_name": "Rust Handbook", "quantity": {quantity}, "options": {{}}}},
@@ -45,19 +45,19 @@ fn context(quantity: u32, config: &str) -> String {
     )
 }
 
-struct Run {
+pub(crate) struct Run {
     out: Output,
     dir: tempfile::TempDir,
 }
 
 impl Run {
-    fn stdout(&self) -> String {
+    pub(crate) fn stdout(&self) -> String {
         String::from_utf8_lossy(&self.out.stdout).into_owned()
     }
-    fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         String::from_utf8_lossy(&self.out.stderr).into_owned()
     }
-    fn ok(&self) -> &Self {
+    pub(crate) fn ok(&self) -> &Self {
         assert!(
             self.out.status.success(),
             "plugins run failed:\n{}\n{}",
@@ -66,7 +66,7 @@ impl Run {
         );
         self
     }
-    fn failed(&self, what: &str) -> &Self {
+    pub(crate) fn failed(&self, what: &str) -> &Self {
         assert_eq!(
             self.out.status.code(),
             Some(1),
@@ -82,7 +82,7 @@ impl Run {
         self
     }
     /// `(label, value)` printed under `items:`.
-    fn items(&self) -> Vec<(String, String)> {
+    pub(crate) fn items(&self) -> Vec<(String, String)> {
         self.stdout()
             .lines()
             .skip_while(|l| !l.starts_with("items:"))
@@ -94,19 +94,19 @@ impl Run {
             })
             .collect()
     }
-    fn values(&self, label_prefix: &str) -> Vec<String> {
+    pub(crate) fn values(&self, label_prefix: &str) -> Vec<String> {
         self.items()
             .into_iter()
             .filter(|(l, _)| l.starts_with(label_prefix))
             .map(|(_, v)| v)
             .collect()
     }
-    fn out_dir(&self) -> &Path {
+    pub(crate) fn out_dir(&self) -> &Path {
         self.dir.path()
     }
 }
 
-fn run(wasm: &Path, ctx: &str, files: &[&Path], extra: &[&str]) -> Run {
+pub(crate) fn run(wasm: &Path, ctx: &str, files: &[&Path], extra: &[&str]) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let ctx_path = dir.path().join("ctx.json");
     std::fs::write(&ctx_path, ctx).unwrap();

@@ -12,6 +12,7 @@ pub enum Nav {
     Orders,
     Shipments,
     Products,
+    Plugins,
     Settings,
 }
 
@@ -126,11 +127,7 @@ pub fn page(
                                 ul { li { (item(Nav::Shipments, "/admin/shipments", "Digital shipments", icon::shipments(), true)) } }
                             }
                             li { (item(Nav::Products, "/admin/products", "Products", icon::products(), false)) }
-                            li {
-                                span.nav-link.nav-disabled aria-disabled="true" title="Plugins are not available in this version yet" {
-                                    (icon::plugins()) span { "Plugins" } span.soon { "coming" }
-                                }
-                            }
+                            li { (item(Nav::Plugins, "/admin/plugins", "Plugins", icon::plugins(), false)) }
                             li { (item(Nav::Settings, "/admin/settings", "Settings", icon::settings(), false)) }
                         }
                     }

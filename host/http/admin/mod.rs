@@ -8,6 +8,8 @@
 mod forms;
 mod layout;
 mod orders;
+mod personalization;
+mod plugins;
 mod products;
 mod session;
 mod settings;
@@ -52,6 +54,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/products", get(products::list).post(products::save))
         .route("/products/new", get(products::new))
         .route("/products/{sku}/edit", get(products::edit))
+        .route("/plugins", get(plugins::list).post(plugins::install))
         .route("/settings", get(settings::show))
         .route("/logout", post(session::logout))
         .route_layer(middleware::from_fn_with_state(state, session::guard));

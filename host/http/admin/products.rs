@@ -12,7 +12,7 @@ use super::forms::{Field, FormData, FormError, Multipart};
 use super::layout::{self, Crumb, Nav, Notice};
 use super::session::CsrfPending;
 use super::{Admin, Failure, failure_page, sentence};
-use crate::domain::{ProductKind, ProductTerms, check_item, check_text};
+use crate::domain::{PluginRef, ProductKind, ProductTerms, check_item, check_text};
 use crate::fulfilment::{ProductInput, UploadMeta};
 use crate::http::files::sanitize_file_name;
 use crate::http::pages::{self, badge, size_binary};
@@ -42,6 +42,11 @@ struct ProductForm {
     download_limit: String,
     link_ttl_hours: String,
     waiver: bool,
+    /// The plugin's name, empty for none.
+    plugin: String,
+    /// Its configuration, JSON object text.
+    plugin_config: String,
+    auto_prepare: bool,
 }
 
 fn check_sku(sku: &str) -> Result<(), String> {
@@ -170,6 +175,17 @@ pub async fn edit(admin: Admin, Path(sku): Path<String>, headers: HeaderMap) -> 
             .unwrap_or_default(),
         link_ttl_hours: product.terms.link_ttl_hours.to_string(),
         waiver: product.terms.requires_withdrawal_waiver,
+        plugin: product
+            .plugin
+            .as_ref()
+            .map(|p| p.name.clone())
+            .unwrap_or_default(),
+        plugin_config: product
+            .plugin
+            .as_ref()
+            .map(|p| p.config_json.clone())
+            .unwrap_or_default(),
+        auto_prepare: product.auto_prepare,
     };
     render_form(&admin, &form, None, StatusCode::OK)
 }
@@ -220,13 +236,15 @@ fn render_form(
                         }
                         label.choice {
                             input type="radio" name="kind" value="personalized" checked[form.kind == "personalized"];
-                            span { strong { "Personalized" } span.hint { "Each order is prepared by you (or a shop system) before delivery." } }
+                            span { strong { "Personalized" } span.hint { "Each order is prepared before delivery: by its plugin, by you, or by a shop system." } }
                         }
                     }
                 }
             }
+            (plugin_fieldset(admin, form))
             fieldset {
                 legend { "Files every buyer gets" }
+                p.hint { "With a plugin, these are its source files: buyers get only what the plugin makes of them, never the originals." }
                 @if form.files.is_empty() {
                     p.muted.small { "No files yet." }
                 } @else {
@@ -406,25 +424,16 @@ pub async fn save(
         Ok(p) => p,
         Err(e) => return failure_page(&admin, &headers, Nav::Products, e.into()),
     };
-    let mut input = input;
-    match (&existing, form.creating) {
-        (Some(_), true) => {
-            return render_form(
-                &admin,
-                &form,
-                Some(format!(
-                    "A product with SKU “{}” exists already. Edit it from the product list instead.",
-                    form.sku
-                )),
-                StatusCode::CONFLICT,
-            );
-        }
-        (Some(old), false) => {
-            // Settings this form does not show stay as they were.
-            input.plugin = old.plugin.clone();
-            input.auto_prepare = old.auto_prepare;
-        }
-        (None, _) => {}
+    if existing.is_some() && form.creating {
+        return render_form(
+            &admin,
+            &form,
+            Some(format!(
+                "A product with SKU “{}” exists already. Edit it from the product list instead.",
+                form.sku
+            )),
+            StatusCode::CONFLICT,
+        );
     }
     match admin
         .state
@@ -483,6 +492,44 @@ fn form_from_fields(
         download_limit: fields.get("download_limit").unwrap_or("").trim().to_owned(),
         link_ttl_hours: fields.get("link_ttl_hours").unwrap_or("").trim().to_owned(),
         waiver: fields.get("waiver").is_some(),
+        plugin: fields.get("plugin").unwrap_or("").trim().to_owned(),
+        plugin_config: fields.get("plugin_config").unwrap_or("").trim().to_owned(),
+        auto_prepare: fields.get("auto_prepare").is_some(),
+    }
+}
+
+/// The plugin that personalizes the product, its configuration, and
+/// whether its result is prepared (delivered) without the seller.
+fn plugin_fieldset(admin: &Admin, form: &ProductForm) -> Markup {
+    let installed = admin.state.fulfilment.registry().list().unwrap_or_default();
+    html! {
+        fieldset {
+            legend { "Personalization" }
+            div.field-row {
+                div.field {
+                    label for="plugin" { "Plugin" }
+                    select #plugin .input name="plugin" aria-describedby="plugin-hint" {
+                        option value="" selected[form.plugin.is_empty()] { "None: prepared by hand" }
+                        @for p in &installed {
+                            option value=(p.name) selected[form.plugin == p.name] { (p.name) }
+                        }
+                        @if !form.plugin.is_empty() && !installed.iter().any(|p| p.name == form.plugin) {
+                            option value=(form.plugin) selected { (form.plugin) " (not installed)" }
+                        }
+                    }
+                    p.hint #plugin-hint { "Personalized products only. It runs when the order is paid. " a href="/admin/plugins" { "Installed plugins" } }
+                }
+                div.field.grow {
+                    label for="plugin_config" { "Plugin configuration (JSON)" }
+                    textarea #plugin_config .input.mono name="plugin_config" rows="3" maxlength="10000" placeholder="{}" aria-describedby="config-hint" { (form.plugin_config) }
+                    p.hint #config-hint { "A JSON object the plugin reads, e.g. " code { "{\"groups\": 5}" } "." }
+                }
+            }
+            label.check-inline {
+                input type="checkbox" name="auto_prepare" value="1" checked[form.auto_prepare];
+                span { "Prepare automatically when the plugin succeeds (the buyer is e-mailed at once)" }
+            }
+        }
     }
 }
 
@@ -533,13 +580,33 @@ fn validate(form: &ProductForm) -> Result<ProductInput, String> {
                 .to_owned(),
         );
     }
+    let plugin = if form.plugin.is_empty() {
+        None
+    } else {
+        let config = if form.plugin_config.is_empty() {
+            serde_json::json!({})
+        } else {
+            serde_json::from_str::<serde_json::Value>(&form.plugin_config)
+                .map_err(|e| format!("The plugin configuration is not valid JSON: {e}."))?
+        };
+        if !config.is_object() {
+            return Err(
+                "The plugin configuration must be a JSON object, like {\"key\": \"value\"}."
+                    .to_owned(),
+            );
+        }
+        Some(PluginRef {
+            name: form.plugin.clone(),
+            config_json: crate::http::api::canonical_json(&config),
+        })
+    };
     Ok(ProductInput {
         name: form.name.clone(),
         kind,
         files,
         items: form.items.clone(),
-        plugin: None,
-        auto_prepare: false,
+        plugin,
+        auto_prepare: form.auto_prepare,
         terms: ProductTerms {
             download_limit,
             link_ttl_hours,

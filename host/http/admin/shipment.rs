@@ -35,6 +35,9 @@ fn done_notice(code: &str) -> Option<Notice> {
             "A new link was issued and e-mailed to the buyer; the previous link no longer works."
         }
         "cancelled" => "Shipment cancelled.",
+        "personalize_queued" => {
+            "The plugin runs again; its items and files replace those of its last run."
+        }
         "nothing" => {
             return Some(Notice::Info(
                 "Nothing to save: choose a file or fill in a text item first.".to_owned(),
@@ -456,6 +459,10 @@ pub async fn act(
         ),
         "new-link" => (f.reissue_link(id.clone()).await.map(drop), "new_link"),
         "cancel" => (f.cancel(id.clone()).await.map(drop), "cancelled"),
+        "personalize" => (
+            f.queue_personalization(id.clone()).await.map(drop),
+            "personalize_queued",
+        ),
         _ => {
             return failure_page(
                 &admin,
@@ -622,6 +629,9 @@ fn details(
                     @if editable {
                         (edit_form(admin, id, limit))
                     }
+                }
+                @if let Some(card) = super::personalization::card(admin, shipment) {
+                    (card)
                 }
                 @if editable {
                     (prepare_card(admin, shipment))
