@@ -57,6 +57,10 @@ pub enum PluginsCommand {
         signing_key_hex: Option<String>,
         #[command(flatten)]
         limits: PluginLimitArgs,
+        /// Keep the compiled component in this directory and load it from
+        /// there next time, as the server does (default: compile every run).
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
     },
     /// Install a plugin component under a name (the server must be stopped;
     /// while it runs, use `PUT /api/v1/plugins/{name}`). Installing under a
@@ -131,10 +135,10 @@ pub struct ServeArgs {
     /// Seconds between collections of unreferenced files (default 60).
     #[arg(long, env = "WAYBILL_GC_INTERVAL_SECS")]
     pub gc_interval_secs: Option<u64>,
-    /// Wall time of one plugin run, in milliseconds (default 2000).
+    /// Wall time of one plugin run, in milliseconds (default 5000).
     #[arg(long, env = "WAYBILL_PLUGIN_WALL_TIME_MS_MAX")]
     pub plugin_wall_time_ms_max: Option<u64>,
-    /// Fuel of one plugin run, about one unit per instruction (default 2000000000).
+    /// Fuel of one plugin run, about one unit per instruction (default 5000000000).
     #[arg(long, env = "WAYBILL_PLUGIN_FUEL_MAX")]
     pub plugin_fuel_max: Option<u64>,
     /// Linear memory of one plugin run, in bytes (default 128 MiB).
@@ -154,10 +158,10 @@ pub struct ServeArgs {
 /// Overrides of the per-run plugin limits (default: the server's).
 #[derive(Debug, Args)]
 pub struct PluginLimitArgs {
-    /// Wall time of a run, in milliseconds (default 2000).
+    /// Wall time of a run, in milliseconds (default 5000).
     #[arg(long)]
     pub wall_time_ms_max: Option<u64>,
-    /// Fuel of a run (default 2000000000).
+    /// Fuel of a run (default 5000000000).
     #[arg(long)]
     pub fuel_max: Option<u64>,
     /// Linear memory of a run, in bytes (default 128 MiB).

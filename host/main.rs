@@ -98,6 +98,7 @@ fn main() -> anyhow::Result<ExitCode> {
             out,
             signing_key_hex,
             limits,
+            cache_dir,
         }) => waybill::plugins::cli::run(&waybill::plugins::cli::RunArgs {
             wasm,
             context,
@@ -105,6 +106,7 @@ fn main() -> anyhow::Result<ExitCode> {
             out,
             signing_key_hex,
             limits: limits.limits(),
+            cache_dir,
         }),
         Command::Plugins(PluginsCommand::Add { wasm, name, data }) => {
             let config = Config::new(data.dir, "127.0.0.1:0".parse()?);

@@ -21,6 +21,9 @@ pub struct RunArgs {
     pub out: PathBuf,
     pub signing_key_hex: Option<String>,
     pub limits: Limits,
+    /// Load and keep the compiled component here, as the server does
+    /// (`None`: compile every time).
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// The `--context` file.
@@ -104,18 +107,33 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         println!("{signer}");
     }
     let started = Instant::now();
-    let plugin = match sandbox.load(&bytes) {
-        Ok(p) => p,
+    let loaded = match &args.cache_dir {
+        Some(dir) => {
+            let hash = blake3::hash(&bytes).to_hex().to_string();
+            super::ComponentCache::new(dir).load(&sandbox, &hash, || Ok(bytes.clone()))
+        }
+        None => sandbox
+            .load(&bytes)
+            .map(|p| (p, super::CacheOutcome::Compiled)),
+    };
+    let plugin = match loaded {
+        Ok((p, outcome)) => {
+            println!(
+                "{}: {} in {} ms",
+                args.wasm.display(),
+                match outcome {
+                    super::CacheOutcome::Hit => "loaded precompiled",
+                    super::CacheOutcome::Compiled => "compiled",
+                },
+                started.elapsed().as_millis()
+            );
+            p
+        }
         Err(e) => {
             eprintln!("{}: {e}", args.wasm.display());
             return Ok(ExitCode::FAILURE);
         }
     };
-    println!(
-        "{}: compiled in {} ms",
-        args.wasm.display(),
-        started.elapsed().as_millis()
-    );
     match sandbox.run(&plugin, &ctx, sources, Box::new(DirSink::new(&args.out))) {
         Ok(report) => {
             println!("items: {}", report.items.len());

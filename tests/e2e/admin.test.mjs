@@ -500,6 +500,67 @@ describe('admin and buyer pages', { concurrency: false }, () => {
     assert.equal((await server.api('GET', '/api/v1/products/glossary')).name, 'Słowniczek prawniczy 2026');
   });
 
+  test('plugins: the installed list; a product run by license-key; a failed run shown with its reason, fixed and run again', async () => {
+    async function until(what, check) {
+      for (let i = 0; i < 150; i += 1) {
+        if (await check()) return;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      throw new Error(`timed out waiting for ${what}`);
+    }
+    await page.getByRole('link', { name: 'Plugins' }).click();
+    await page.getByRole('heading', { name: 'Plugins', level: 1 }).waitFor();
+    const table = await page.locator('#plugins').innerText();
+    for (const name of ['license-key', 'voucher', 'pdf-watermark']) assert.match(table, new RegExp(name));
+    assert.match(table, /bundled/);
+    await shot(page, '23-plugins');
+
+    await page.getByRole('link', { name: 'Products' }).click();
+    await page.getByRole('link', { name: 'New product' }).click();
+    await page.getByLabel('SKU').fill('licencja');
+    await page.getByLabel('Name').fill('Licencja programu');
+    await page.getByLabel('Personalized').check();
+    await page.getByLabel('Plugin', { exact: true }).selectOption('license-key');
+    await page.getByLabel('Plugin configuration (JSON)').fill('{"groups": 0}');
+    await page.getByRole('button', { name: 'Create product' }).click();
+    await page.waitForURL(`${server.base}/admin/products`);
+    const product = await server.api('GET', '/api/v1/products/licencja');
+    assert.deepEqual(product.plugin, { name: 'license-key', config: { groups: 0 } });
+    assert.equal(product.auto_prepare, false);
+
+    const { shipmentId } = await placePaidOrder('shop-2001', 'filip@example.com', 'Filip Kos', 'licencja');
+    await until('the failed run', async () => (await shipment(shipmentId)).personalization?.status === 'failed');
+    await page.goto(`${server.base}/admin/shipments/${shipmentId}`);
+    const card = page.locator('#personalization');
+    await card.waitFor();
+    const failed = await card.innerText();
+    assert.match(failed, /Failed/);
+    assert.match(failed, /plugin_error/);
+    assert.match(failed, /invalid-config/);
+    await shot(page, '24-personalization-failed');
+
+    await page.goto(`${server.base}/admin/products/licencja/edit`);
+    await page.getByLabel('Plugin configuration (JSON)').fill('{"groups": 4, "prefix": "LP"}');
+    await page.getByRole('button', { name: 'Save product' }).click();
+    await page.waitForURL(`${server.base}/admin/products`);
+
+    await page.goto(`${server.base}/admin/shipments/${shipmentId}`);
+    let question = '';
+    page.once('dialog', (dialog) => { question = dialog.message(); dialog.accept(); });
+    await card.getByRole('button', { name: 'Run plugin again' }).click();
+    await page.waitForURL(/done=personalize_queued/);
+    assert.match(question, /Run the plugin again\?/);
+    await until('the second run', async () => (await shipment(shipmentId)).personalization?.status === 'succeeded');
+    await page.reload();
+    assert.match(await card.innerText(), /Done/);
+    const items = (await shipment(shipmentId)).items;
+    assert.equal(items.length, 1);
+    assert.match(items[0].value, /^LP/);
+    assert.match(await page.locator('main').innerText(), new RegExp(items[0].value));
+    assert.equal((await shipment(shipmentId)).status, 'in_preparation', 'not auto-prepared');
+    await shot(page, '25-personalization-done');
+  });
+
   test('settings show the running configuration', async () => {
     await page.getByRole('link', { name: 'Settings' }).click();
     await page.getByRole('heading', { name: 'Settings', level: 1 }).waitFor();

@@ -44,10 +44,10 @@ pub fn card(admin: &Admin, shipment: &Shipment) -> Option<Markup> {
                 }
             }
             @if let Some(f) = &p.failure {
-                div.alert.alert-danger role="alert" #personalization-error {
+                div.notice.notice-error.run-failure role="alert" #personalization-error { div {
                     strong { "Why: " } (f.message) " " span.mono.small { "(" (f.code) ")" }
                     div.small { "Nothing of that run was attached; the shipment stays in preparation. Fix the product's plugin configuration, or attach the content by hand." }
-                }
+                } }
             }
             @if let Some(run) = &p.last_run {
                 details.run-details {
