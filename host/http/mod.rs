@@ -93,5 +93,31 @@ pub fn app(state: AppState) -> Router {
         .route("/.well-known/waybill/keys", get(buyer::public_keys))
         .route("/healthz", get(buyer::healthz))
         .layer(DefaultBodyLimit::max(JSON_BODY_BYTES_MAX))
+        .layer(middleware::from_fn(close_after_refused_body))
         .with_state(state)
+}
+
+/// A request with a body refused before its body was read (401, 413, a
+/// bad name...) leaves unread bytes on the connection: say `Connection:
+/// close`, so the client opens a new connection for its next request
+/// instead of sending it down one the server is about to drop.
+async fn close_after_refused_body(
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let has_body = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .is_some_and(|v| v.as_bytes() != b"0")
+        || request
+            .headers()
+            .contains_key(axum::http::header::TRANSFER_ENCODING);
+    let mut response = next.run(request).await;
+    if has_body && response.status().is_client_error() {
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
 }

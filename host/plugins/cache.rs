@@ -4,13 +4,17 @@
 //! One file per component and engine: `<wasm blake3>-<compatibility key>.cwasm`
 //! in the cache directory (default `<data dir>/plugin-cache`). A file holds
 //! the BLAKE3 of its payload, then the payload wasmtime wrote; a file that
-//! fails that check (a torn write, a flipped bit, anything not written here)
-//! is ignored and replaced, never loaded. Writes go to a temporary file that
-//! is renamed into place, so servers sharing the directory never see half a
-//! file.
+//! fails that check (a torn write, a flipped bit) is ignored and replaced,
+//! never loaded. Writes go to a temporary file that is renamed into place,
+//! so servers sharing the directory never see half a file. The checksum
+//! guards against damage, not against a forger: the directory is created
+//! mode 0700 and files 0600, because whoever can write there can make the
+//! server run their code (as whoever can write the redb file can change
+//! its data).
 
 use std::fs;
 use std::io::{self, Write as _};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
 use super::{Plugin, RunError, Sandbox};
@@ -98,7 +102,11 @@ fn read_checked(path: &Path) -> Option<Vec<u8>> {
 /// Writes `payload` behind its checksum to `path`, atomically.
 fn write_checked(path: &Path, payload: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
+    // Machine code the server runs: only its own user may write here.
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
         path.file_name()
@@ -106,7 +114,12 @@ fn write_checked(path: &Path, payload: &[u8]) -> io::Result<()> {
             .unwrap_or("component"),
         std::process::id()
     ));
-    let mut file = fs::File::create(&tmp)?;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
     file.write_all(blake3::hash(payload).as_bytes())?;
     file.write_all(payload)?;
     file.sync_all()?;

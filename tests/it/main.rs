@@ -11,6 +11,7 @@ mod idempotency;
 mod mail;
 mod openapi;
 mod persistence;
+mod personalize;
 mod plugins;
 mod support;
 mod tokens;

@@ -221,7 +221,7 @@ fn voucher_codes_carry_value_and_expiry() {
 }
 
 /// A small, valid two-page PDF with a classic cross-reference table.
-fn small_pdf() -> Vec<u8> {
+pub(crate) fn small_pdf() -> Vec<u8> {
     let content = |text: &str| format!("BT /F1 24 Tf 72 700 Td ({text}) Tj ET");
     let (c1, c2) = (content("Chapter one"), content("Chapter two"));
     let objects = [
@@ -256,7 +256,7 @@ fn small_pdf() -> Vec<u8> {
     pdf
 }
 
-fn have(tool: &str) -> bool {
+pub(crate) fn have(tool: &str) -> bool {
     let found = Command::new(tool).arg("--version").output().is_ok();
     if !found && std::env::var_os("WAYBILL_REQUIRE_PDF_TOOLS").is_some() {
         panic!("{tool} is not installed (apt-get install qpdf poppler-utils)");

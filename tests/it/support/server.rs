@@ -371,6 +371,11 @@ impl Server {
         self.send(self.anon(Method::GET, url).header("accept", "text/html"))
     }
 
+    /// The process id of the running server, if it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn is_running(&mut self) -> bool {
         match &mut self.child {
             Some(child) => child.try_wait().expect("polling the server").is_none(),
