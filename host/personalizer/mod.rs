@@ -242,21 +242,37 @@ fn log_text(logs: &[LogLine]) -> String {
 }
 
 fn run_record(version: &str, report: &RunReport) -> RunRecord {
-    RunRecord {
-        plugin_version: version.to_owned(),
-        fuel_used: report.fuel_used,
-        wall_time_ms: report.wall_time.as_millis() as u64,
-        stderr: report.stderr.clone(),
-        log: log_text(&report.logs),
-    }
+    record(
+        version,
+        report.fuel_used,
+        report.wall_time,
+        &report.stderr,
+        &report.logs,
+    )
 }
 
 fn failed_record(version: &str, failed: &RunFailed) -> RunRecord {
+    record(
+        version,
+        failed.fuel_used,
+        failed.wall_time,
+        &failed.stderr,
+        &failed.logs,
+    )
+}
+
+fn record(
+    version: &str,
+    fuel_used: u64,
+    wall_time: Duration,
+    stderr: &str,
+    logs: &[LogLine],
+) -> RunRecord {
     RunRecord {
         plugin_version: version.to_owned(),
-        fuel_used: failed.fuel_used,
-        wall_time_ms: failed.wall_time.as_millis() as u64,
-        stderr: failed.stderr.clone(),
-        log: log_text(&failed.logs),
+        fuel_used,
+        wall_time_ms: wall_time.as_millis() as u64,
+        stderr: stderr.to_owned(),
+        log: log_text(logs),
     }
 }

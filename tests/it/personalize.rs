@@ -18,7 +18,7 @@ use reqwest::blocking::RequestBuilder;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::plugins::{component, have, small_pdf};
+use crate::plugins::{assert_qpdf_check, component, have, small_pdf};
 use crate::support::*;
 
 /// A plugin run after payment: loading from the shared cache and running
@@ -490,17 +490,7 @@ fn pdf_watermark_delivers_only_the_stamped_pdf() {
     std::fs::write(&path, &got.body).unwrap();
     let email = email_of(&s);
     if have("qpdf") {
-        let check = Command::new("qpdf")
-            .arg("--check")
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(
-            check.status.success(),
-            "qpdf --check: {}{}",
-            String::from_utf8_lossy(&check.stdout),
-            String::from_utf8_lossy(&check.stderr)
-        );
+        assert_qpdf_check(&path);
         // Both pages are still there (the e-mail is checked on each below).
         let pages = Command::new("qpdf")
             .arg("--show-npages")

@@ -256,6 +256,21 @@ pub(crate) fn small_pdf() -> Vec<u8> {
     pdf
 }
 
+/// `qpdf --check` passes on `pdf`.
+pub(crate) fn assert_qpdf_check(pdf: &Path) {
+    let check = Command::new("qpdf")
+        .arg("--check")
+        .arg(pdf)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "qpdf --check: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
 pub(crate) fn have(tool: &str) -> bool {
     let found = Command::new(tool).arg("--version").output().is_ok();
     if !found && std::env::var_os("WAYBILL_REQUIRE_PDF_TOOLS").is_some() {
@@ -292,17 +307,7 @@ fn pdf_watermark_stamps_the_buyer_on_every_page() {
     );
 
     if have("qpdf") {
-        let check = Command::new("qpdf")
-            .arg("--check")
-            .arg(&stamped)
-            .output()
-            .unwrap();
-        assert!(
-            check.status.success(),
-            "qpdf --check: {}{}",
-            String::from_utf8_lossy(&check.stdout),
-            String::from_utf8_lossy(&check.stderr)
-        );
+        assert_qpdf_check(&stamped);
     }
     if have("pdftotext") {
         for page in ["1", "2"] {
