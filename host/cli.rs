@@ -147,6 +147,12 @@ pub struct ServeArgs {
     /// Bytes all output files of one plugin run may hold (default 256 MiB).
     #[arg(long, env = "WAYBILL_PLUGIN_OUTPUT_BYTES_MAX")]
     pub plugin_output_bytes_max: Option<u64>,
+    /// Output files one plugin run may create (default 16).
+    #[arg(long, env = "WAYBILL_PLUGIN_OUTPUT_FILES_MAX")]
+    pub plugin_output_files_max: Option<usize>,
+    /// Text items one plugin run may return (default 1000).
+    #[arg(long, env = "WAYBILL_PLUGIN_ITEMS_MAX")]
+    pub plugin_items_max: Option<usize>,
     /// Plugin runs at once (default: the number of cores).
     #[arg(long, env = "WAYBILL_PLUGIN_RUNS_CONCURRENT_MAX")]
     pub plugin_runs_concurrent_max: Option<usize>,
@@ -262,6 +268,12 @@ impl ServeArgs {
         }
         if let Some(v) = self.plugin_output_bytes_max {
             limits.output_bytes_max = v;
+        }
+        if let Some(v) = self.plugin_output_files_max {
+            limits.output_files_max = v;
+        }
+        if let Some(v) = self.plugin_items_max {
+            limits.items_max = v;
         }
         if let Some(n) = self.plugin_runs_concurrent_max {
             config.plugin_runs_concurrent_max = n;

@@ -55,6 +55,8 @@ pub struct RunRecord {
     pub plugin_version: String,
     pub fuel_used: u64,
     pub wall_time_ms: u64,
+    /// Captured stdout (bounded by the plugin limits).
+    pub stdout: String,
     /// Captured stderr (bounded by the plugin limits).
     pub stderr: String,
     /// The host log lines, `level: message` per line (bounded).

@@ -12,7 +12,7 @@ use super::{FulfilError, Fulfilment, Preparer};
 use crate::blobs::{self, Ingested};
 use crate::domain::{
     FileRef, Order, PluginOutput, PluginRef, Product, RunFailure, RunRecord, Shipment,
-    ShipmentStatus,
+    ShipmentError, ShipmentStatus,
 };
 use crate::plugins::{RegistryError, RunContext};
 use crate::store::{FileMetaRecord, Source, StoreError, Tx};
@@ -207,29 +207,49 @@ impl Fulfilment {
                         outputs,
                         run,
                     } => {
-                        let mut files = Vec::with_capacity(outputs.len());
+                        let files: Vec<FileRef> = outputs
+                            .iter()
+                            .map(|o| FileRef {
+                                id: o.ingested.id.clone(),
+                                name: o.name.clone(),
+                                size: o.ingested.size,
+                                content_type: o.content_type.clone(),
+                            })
+                            .collect();
+                        let output = PluginOutput {
+                            items,
+                            files: files.clone(),
+                        };
+                        let (removed, skipped) =
+                            match shipment.apply_personalization(output, run.clone(), now) {
+                                Ok(changes) => changes,
+                                // More items than a shipment carries (the seller's
+                                // plus the plugin's): a failed run, not a stuck job.
+                                Err(ShipmentError::TooManyItems) => {
+                                    for output in outputs {
+                                        output.ingested.discard(tx);
+                                    }
+                                    shipment.fail_personalization(
+                                        RunFailure {
+                                            code: "too_many_items".to_owned(),
+                                            message: ShipmentError::TooManyItems.to_string(),
+                                        },
+                                        run,
+                                        now,
+                                    )?;
+                                    tx.put_shipment(&shipment)?;
+                                    return Ok(Finished::Recorded(Box::new(shipment)));
+                                }
+                                Err(e) => return Err(e.into()),
+                            };
                         for output in outputs {
                             let meta = FileMetaRecord {
-                                name: output.name.clone(),
-                                content_type: output.content_type.clone(),
+                                name: output.name,
+                                content_type: output.content_type,
                                 uploaded_at: now,
                             };
-                            let blob = output.ingested.commit(tx, &meta, now)?;
-                            files.push(FileRef {
-                                id: blob.id,
-                                name: output.name,
-                                size: blob.size,
-                                content_type: output.content_type,
-                            });
+                            output.ingested.commit(tx, &meta, now)?;
                         }
-                        let (removed, skipped) = shipment.apply_personalization(
-                            PluginOutput {
-                                items,
-                                files: files.clone(),
-                            },
-                            run,
-                            now,
-                        )?;
                         for file in files.iter().filter(|f| !skipped.contains(f)) {
                             blobs::add_ref(tx, &file.id)?;
                         }

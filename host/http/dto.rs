@@ -165,6 +165,8 @@ pub struct RunResponse {
     pub plugin_version: String,
     pub fuel_used: u64,
     pub wall_time_ms: u64,
+    /// What the plugin wrote to stdout (bounded).
+    pub stdout: String,
     /// What the plugin wrote to stderr (bounded).
     pub stderr: String,
     /// The plugin's log lines (bounded).
@@ -200,6 +202,7 @@ impl From<&Personalization> for PersonalizationResponse {
                 plugin_version: r.plugin_version.clone(),
                 fuel_used: r.fuel_used,
                 wall_time_ms: r.wall_time_ms,
+                stdout: r.stdout.clone(),
                 stderr: r.stderr.clone(),
                 log: r.log.clone(),
             }),

@@ -246,7 +246,7 @@ fn run_record(version: &str, report: &RunReport) -> RunRecord {
         version,
         report.fuel_used,
         report.wall_time,
-        &report.stderr,
+        [&report.stdout, &report.stderr],
         &report.logs,
     )
 }
@@ -256,7 +256,7 @@ fn failed_record(version: &str, failed: &RunFailed) -> RunRecord {
         version,
         failed.fuel_used,
         failed.wall_time,
-        &failed.stderr,
+        [&failed.stdout, &failed.stderr],
         &failed.logs,
     )
 }
@@ -265,13 +265,14 @@ fn record(
     version: &str,
     fuel_used: u64,
     wall_time: Duration,
-    stderr: &str,
+    [stdout, stderr]: [&str; 2],
     logs: &[LogLine],
 ) -> RunRecord {
     RunRecord {
         plugin_version: version.to_owned(),
         fuel_used,
         wall_time_ms: wall_time.as_millis() as u64,
+        stdout: stdout.to_owned(),
         stderr: stderr.to_owned(),
         log: log_text(logs),
     }

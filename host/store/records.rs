@@ -131,6 +131,8 @@ struct RunRecordRecord {
     plugin_version: String,
     fuel_used: u64,
     wall_time_ms: u64,
+    #[serde(default)]
+    stdout: String,
     stderr: String,
     log: String,
 }
@@ -151,6 +153,7 @@ impl From<&Personalization> for PersonalizationRecord {
                 plugin_version: r.plugin_version.clone(),
                 fuel_used: r.fuel_used,
                 wall_time_ms: r.wall_time_ms,
+                stdout: r.stdout.clone(),
                 stderr: r.stderr.clone(),
                 log: r.log.clone(),
             }),
@@ -175,6 +178,7 @@ impl TryFrom<PersonalizationRecord> for Personalization {
                 plugin_version: r.plugin_version,
                 fuel_used: r.fuel_used,
                 wall_time_ms: r.wall_time_ms,
+                stdout: r.stdout,
                 stderr: r.stderr,
                 log: r.log,
             }),

@@ -849,6 +849,34 @@ fn hostile_runs_fail_naming_the_limit_they_hit() {
     );
 }
 
+/// A shipment carries at most 1000 items: a plugin allowed more by
+/// `--plugin-items-max` fails the run with `too_many_items` (and its job is
+/// done, not retried forever).
+#[test]
+fn more_items_than_a_shipment_carries_fail_the_run() {
+    let server = server_with(None, &["--plugin-items-max", "5000"]);
+    install_hostile(&server);
+    let sku = plugin_product(
+        &server,
+        "hostile",
+        json!({"mode": "many-items", "count": 1200}),
+        true,
+        &[],
+    );
+    let (order, id) = order_units(&server, &sku, 1);
+    pay(&server, str_of(&order, "id"));
+    let s = wait_run(&server, &id);
+    let message = assert_failed(&s, "too_many_items");
+    assert!(message.contains("at most 1000 items"), "{message}");
+    assert_eq!(s["status"], "in_preparation");
+    assert!(s["items"].as_array().unwrap().is_empty(), "{s:#}");
+    // The job is gone: a retry queues a new run, which fails the same way.
+    let again = personalize(&server, &id);
+    assert_eq!(again.status, 422, "{}", again.text);
+    let s = shipment(&server, &id);
+    assert_eq!(s["personalization"]["runs"], 2, "{s:#}");
+}
+
 /// 64-bit FNV-1a, as `plugins/hostile` computes it.
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {

@@ -56,6 +56,9 @@ pub fn card(admin: &Admin, shipment: &Shipment) -> Option<Markup> {
                         @if !run.plugin_version.is_empty() {
                             dt { "Version" } dd.mono.small { (run.plugin_version) }
                         }
+                        dt { "stdout" } dd {
+                            @if run.stdout.is_empty() { span.muted { "(empty)" } } @else { pre.log { (run.stdout) } }
+                        }
                         dt { "stderr" } dd {
                             @if run.stderr.is_empty() { span.muted { "(empty)" } } @else { pre.log #plugin-stderr { (run.stderr) } }
                         }
