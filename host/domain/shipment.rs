@@ -462,6 +462,23 @@ impl Shipment {
         Ok(())
     }
 
+    /// A queued plugin run will not be used: the shipment was `prepared`
+    /// by hand or `cancelled` first. Says so instead of "queued" forever.
+    fn drop_queued_personalization(&mut self, became: &str, now: Timestamp) {
+        if let Some(p) = &mut self.0.personalization
+            && p.status == PersonalizationStatus::Queued
+        {
+            p.status = PersonalizationStatus::Failed;
+            p.finished_at = Some(now);
+            p.failure = Some(RunFailure {
+                code: "superseded".to_owned(),
+                message: format!(
+                    "the shipment was {became} before the plugin's run finished; that run's result is not used"
+                ),
+            });
+        }
+    }
+
     fn finish_personalization(
         &mut self,
         status: PersonalizationStatus,
@@ -587,6 +604,7 @@ impl Shipment {
         }
         self.0.status = ShipmentStatus::Prepared;
         self.0.prepared_at = Some(now);
+        self.drop_queued_personalization("prepared", now);
         self.0.token = Some(link);
         self.0.notification = Notification {
             status: NotificationStatus::Pending,
@@ -601,6 +619,7 @@ impl Shipment {
             ShipmentStatus::AwaitingPayment | ShipmentStatus::InPreparation => {
                 self.0.status = ShipmentStatus::Cancelled;
                 self.0.cancelled_at = Some(now);
+                self.drop_queued_personalization("cancelled", now);
                 Ok(())
             }
             _ => Err(self.refuse("cancel")),

@@ -529,3 +529,21 @@ fn a_prepared_shipment_takes_no_plugin_output() {
         );
     }
 }
+
+#[test]
+fn preparing_or_cancelling_drops_a_queued_run() {
+    for prepare in [true, false] {
+        let mut s = shipment_in(ShipmentStatus::InPreparation);
+        s.add_item("Key".into(), "by hand".into()).unwrap();
+        s.queue_personalization("license-key", t(1)).unwrap();
+        if prepare {
+            s.prepare(t(2), link(1)).unwrap();
+        } else {
+            s.cancel(t(2)).unwrap();
+        }
+        let p = s.data().personalization.as_ref().unwrap();
+        assert_eq!(p.status, PersonalizationStatus::Failed);
+        assert_eq!(p.failure.as_ref().unwrap().code, "superseded");
+        assert_eq!(p.runs, 0);
+    }
+}

@@ -153,7 +153,8 @@ impl From<&TextItem> for ItemResponse {
 pub struct RunFailureResponse {
     /// `timeout`, `out_of_fuel`, `memory_limit`, `output_limit`,
     /// `too_many_items`, `invalid_output`, `trap`, `plugin_error`,
-    /// `invalid_plugin`, `host_io`.
+    /// `invalid_plugin`, `host_io`; `superseded` when the shipment was
+    /// prepared by hand or cancelled before the run finished.
     pub code: String,
     pub message: String,
 }
