@@ -538,6 +538,9 @@ describe('admin and buyer pages', { concurrency: false }, () => {
     assert.match(failed, /plugin_error/);
     assert.match(failed, /invalid-config/);
     await shot(page, '24-personalization-failed');
+    await page.goto(`${server.base}/admin/shipments`);
+    const row = page.locator('tr', { hasText: 'Filip Kos' });
+    assert.match(await row.innerText(), /Plugin failed/);
 
     await page.goto(`${server.base}/admin/products/licencja/edit`);
     await page.getByLabel('Plugin configuration (JSON)').fill('{"groups": 4, "prefix": "LP"}');

@@ -357,10 +357,20 @@ pub fn content_summary(s: &Shipment) -> String {
 
 /// The content summary, with empty shipments flagged (they cannot be prepared).
 pub fn content_cell(s: &Shipment) -> Markup {
-    if s.has_content() {
-        html! { (content_summary(s)) }
-    } else {
-        html! { span.empty-flag { "Empty" } }
+    use crate::domain::PersonalizationStatus;
+    let plugin = s
+        .data()
+        .personalization
+        .as_ref()
+        .and_then(|p| match p.status {
+            _ if s.status() != crate::domain::ShipmentStatus::InPreparation => None,
+            PersonalizationStatus::Queued => Some(("plugin-running", "Plugin running")),
+            PersonalizationStatus::Failed => Some(("plugin-failed", "Plugin failed")),
+            PersonalizationStatus::Succeeded => None,
+        });
+    html! {
+        @if s.has_content() { (content_summary(s)) } @else { span.empty-flag { "Empty" } }
+        @if let Some((class, label)) = plugin { " " span class={ "flag " (class) } { (label) } }
     }
 }
 
