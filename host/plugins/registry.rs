@@ -86,6 +86,11 @@ impl Registry {
         }
     }
 
+    /// Where compiled plugins are kept.
+    pub fn cache_dir(&self) -> &std::path::Path {
+        self.cache.dir()
+    }
+
     /// The sandbox plugins run in.
     pub fn sandbox(&self) -> &Sandbox {
         &self.sandbox

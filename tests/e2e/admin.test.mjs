@@ -5,7 +5,7 @@ import { closeSync, openSync, readFileSync, writeFileSync, ftruncateSync } from 
 import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { SmtpSink, Waybill, launchChromium, linkIn, scratchDir, shot } from './support.mjs';
+import { BIN, SmtpSink, Waybill, launchChromium, linkIn, scratchDir, shot } from './support.mjs';
 
 const SHOP = 'Pracownia Tłumaczeń Ani';
 const MiB = 1024 * 1024;
@@ -36,8 +36,8 @@ describe('admin and buyer pages', { concurrency: false }, () => {
     return server.api('GET', `/api/v1/shipments/${id}`);
   }
 
-  // Pages that answer 401/403/410/413 on purpose make Chromium log "Failed to load resource"; anything else counts.
-  const expected = /Failed to load resource: the server responded with a status of (401|403|410|413)/;
+  // Pages that answer 401/403/410/413/422 on purpose make Chromium log "Failed to load resource"; anything else counts.
+  const expected = /Failed to load resource: the server responded with a status of (401|403|410|413|422)/;
   function watch(p, label) {
     p.on('console', (m) => {
       if (m.type() === 'error' && !expected.test(m.text())) problems.push(`${label} console: ${m.text()}`);
@@ -515,6 +515,21 @@ describe('admin and buyer pages', { concurrency: false }, () => {
     assert.match(table, /bundled/);
     await shot(page, '23-plugins');
 
+    // Install from the browser: garbage is refused with the reason, a component is installed.
+    const garbage = path.join(scratch.dir, 'not-a-plugin.wasm');
+    writeFileSync(garbage, 'definitely not wasm');
+    await page.getByLabel('Component (.wasm)').setInputFiles(garbage);
+    await page.getByRole('button', { name: 'Install' }).click();
+    await page.getByRole('alert').filter({ hasText: 'not a WebAssembly component' }).waitFor();
+    const voucher = path.join(path.dirname(path.dirname(BIN)), 'plugins', 'wasm32-wasip2', 'release', 'voucher.wasm');
+    await page.getByLabel('Name').fill('bony');
+    await page.getByLabel('Component (.wasm)').setInputFiles(voucher);
+    await page.getByRole('button', { name: 'Install' }).click();
+    await page.waitForURL(/done=installed/);
+    assert.match(await page.locator('#plugins').innerText(), /bony\s+\S+\s+\S+ KiB\s+uploaded/);
+    const installed = await server.api('GET', '/api/v1/plugins/bony');
+    assert.equal(installed.bundled, false);
+
     await page.getByRole('link', { name: 'Products' }).click();
     await page.getByRole('link', { name: 'New product' }).click();
     await page.getByLabel('SKU').fill('licencja');
@@ -571,6 +586,8 @@ describe('admin and buyer pages', { concurrency: false }, () => {
     assert.match(text, new RegExp(server.base.replace(/[.]/g, '\\.')));
     assert.match(text, /128 MiB/);
     assert.match(text, /\.well-known\/waybill\/keys/);
+    assert.match(text, /Time per run\s+5000 ms/);
+    assert.match(text, /License signing key\s+lk1\./);
     await shot(page, '22-settings');
   });
 

@@ -242,7 +242,7 @@ fn accepts_multipart(path: &str) -> bool {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     matches!(
         segments.as_slice(),
-        ["products"] | ["shipments", _] | ["shipments", _, "files"]
+        ["products"] | ["plugins"] | ["shipments", _] | ["shipments", _, "files"]
     ) && segments.iter().all(|s| !s.is_empty())
 }
 
@@ -431,6 +431,8 @@ mod tests {
     #[test]
     fn only_upload_routes_take_multipart() {
         assert!(accepts_multipart("/products"));
+        assert!(accepts_multipart("/plugins"));
+        assert!(!accepts_multipart("/plugins/x"));
         assert!(accepts_multipart("/shipments/shp_1"));
         assert!(accepts_multipart("/shipments/shp_1/files"));
         assert!(!accepts_multipart("/shipments/shp_1/prepare"));

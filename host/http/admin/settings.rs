@@ -36,6 +36,7 @@ pub async fn show(admin: Admin) -> Response {
                 dt { "Upload limit" } dd { (size_binary(state.upload_bytes_max)) span.muted.small { " (" (state.upload_bytes_max) " bytes) · " code { "--upload-bytes-max" } } }
             }
         }
+        (plugins_card(&admin))
         section.card aria-labelledby="keys-h" {
             h2 #keys-h { "Download tokens" }
             p.muted.small { "Buyer links are PASETO v4.public tokens signed with Ed25519; anyone can verify them offline with these public keys." }
@@ -66,6 +67,31 @@ pub async fn show(admin: Admin) -> Response {
         body,
     )
     .into_response()
+}
+
+/// The limits every plugin run gets, where compiled plugins are kept, and
+/// the key plugins sign licenses with.
+fn plugins_card(admin: &Admin) -> Markup {
+    let registry = admin.state.fulfilment.registry();
+    let limits = registry.sandbox().limits();
+    html! {
+        section.card aria-labelledby="plugins-h" {
+            h2 #plugins-h { "Plugins" }
+            dl.facts.wide {
+                dt { "Time per run" } dd { (limits.wall_time_ms_max) " ms" span.muted.small { " · " code { "--plugin-wall-time-ms-max" } } }
+                dt { "Fuel per run" } dd { (limits.fuel_max) span.muted.small { " (about one per instruction) · " code { "--plugin-fuel-max" } } }
+                dt { "Memory per run" } dd { (size_binary(limits.memory_bytes_max as u64)) span.muted.small { " · " code { "--plugin-memory-bytes-max" } } }
+                dt { "Output per run" } dd { (size_binary(limits.output_bytes_max)) " in at most " (limits.output_files_max) " files, " (limits.items_max) " text items" }
+                dt { "Compiled plugins" } dd { span.mono { (registry.cache_dir().display()) } span.muted.small { " · " code { "--plugin-cache-dir" } } }
+                dt { "License signing key" } dd {
+                    @match registry.sandbox().signer() {
+                        Some(signer) => { span.mono { (signer.key_id()) } div.muted.small { "Plugins sign licenses with it through the host (the key never enters the sandbox); its public half is published with the token keys." } }
+                        None => span.muted { "none" },
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Most queued e-mails counted for the page.
