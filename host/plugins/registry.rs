@@ -284,6 +284,98 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plugins::Limits;
+    use time::macros::datetime;
+
+    fn registry() -> (tempfile::TempDir, Arc<Registry>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("waybill.redb")).unwrap();
+        let sandbox = Arc::new(Sandbox::new(Limits::default(), None).unwrap());
+        let cache = ComponentCache::new(dir.path().join("cache"));
+        (dir, Arc::new(Registry::new(sandbox, cache, store)))
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn bundled_plugins_are_installed_once_and_upgraded_unless_replaced() {
+        let (_dir, registry) = registry();
+        let rt = runtime();
+        let t0 = datetime!(2026-12-01 10:00 UTC);
+        let installed = rt.block_on(registry.install_bundled(t0)).unwrap();
+        assert_eq!(installed.len(), BUNDLED.len());
+        for (name, bytes) in BUNDLED {
+            let record = registry.get(name).unwrap().unwrap();
+            assert!(record.bundled);
+            assert_eq!(record.hash, blake3::hash(bytes).to_hex().as_str());
+            assert_eq!(record.size, bytes.len() as u64);
+        }
+        // The same binary again: nothing to do.
+        assert!(
+            rt.block_on(registry.install_bundled(t0))
+                .unwrap()
+                .is_empty()
+        );
+
+        // An older bundled version is upgraded; a seller's own version of a
+        // bundled name is left alone.
+        let (upgraded, kept) = (BUNDLED[0].0, BUNDLED[1].0);
+        let old = b"\0asm\x0d\0\x01\0 an older build".to_vec();
+        rt.block_on(registry.store_record(
+            upgraded,
+            &old,
+            blake3::hash(&old).to_hex().to_string(),
+            true,
+            t0,
+        ))
+        .unwrap();
+        let own = b"\0asm\x0d\0\x01\0 the seller's build".to_vec();
+        rt.block_on(registry.store_record(
+            kept,
+            &own,
+            blake3::hash(&own).to_hex().to_string(),
+            false,
+            t0,
+        ))
+        .unwrap();
+        let changed = rt.block_on(registry.install_bundled(t0)).unwrap();
+        assert_eq!(changed, vec![upgraded.to_owned()]);
+        assert!(registry.get(upgraded).unwrap().unwrap().bundled);
+        let kept_record = registry.get(kept).unwrap().unwrap();
+        assert!(!kept_record.bundled);
+        assert_eq!(kept_record.hash, blake3::hash(&own).to_hex().as_str());
+        // The replaced component's blob lost its reference.
+        let old_blob = registry
+            .blobs
+            .record(blake3::hash(&old).to_hex().as_str())
+            .unwrap()
+            .unwrap();
+        assert_eq!(old_blob.refs, 0);
+    }
+
+    #[test]
+    fn a_refused_component_is_not_installed() {
+        let (_dir, registry) = registry();
+        let rt = runtime();
+        let now = datetime!(2026-12-01 10:00 UTC);
+        for (bytes, says) in [
+            (b"garbage".to_vec(), "not a WebAssembly component"),
+            (b"\0asm\x01\0\0\0".to_vec(), "core WebAssembly module"),
+        ] {
+            let e = rt.block_on(registry.install("x", bytes, now)).unwrap_err();
+            assert!(e.to_string().contains(says), "{e}");
+        }
+        assert!(matches!(
+            rt.block_on(registry.install("Bad Name", b"\0asm".to_vec(), now)),
+            Err(RegistryError::Validation(_))
+        ));
+        assert!(registry.list().unwrap().is_empty());
+    }
 
     #[test]
     fn plugin_names() {
