@@ -446,6 +446,7 @@ impl Sandbox {
     /// the world `waybill:plugin/personalizer@0.1.0`.
     pub fn load(&self, bytes: &[u8]) -> Result<Plugin, RunError> {
         check_header(bytes)?;
+        check_imports_before_compiling(bytes)?;
         let component = Component::new(&self.engine, bytes)
             .map_err(|e| RunError::Invalid(format!("not a valid WebAssembly component: {e:#}")))?;
         self.check(component)
@@ -499,10 +500,7 @@ impl Sandbox {
             .map(|(name, _)| format!("`{name}`"))
             .collect();
         if !refused.is_empty() {
-            return Err(RunError::Invalid(format!(
-                "the component imports {}, which the host does not offer (it offers waybill:plugin/host@0.1.0, waybill:plugin/types@0.1.0, wasi:cli/* and wasi:io/*)",
-                refused.join(", ")
-            )));
+            return Err(refused_imports(&refused));
         }
         if !ty
             .exports(&self.engine)
@@ -767,6 +765,47 @@ fn check_items(
 
 /// `wasi:cli/*` and `wasi:io/*` (any 0.2 version the linker serves) and
 /// our own interfaces at exactly 0.1.0.
+/// Refuses a component importing what the host does not offer before
+/// spending a compile on it (seconds for a big one). Only the top-level
+/// component's imports count; nested modules and components are wired
+/// inside it. Anything the parser cannot read is left to the compiler,
+/// whose message is more precise; [`Sandbox::load`] checks the compiled
+/// component's imports again either way.
+fn check_imports_before_compiling(bytes: &[u8]) -> Result<(), RunError> {
+    use wasmparser::{ComponentTypeRef, Parser, Payload};
+    let mut depth = 0usize;
+    let mut refused = Vec::new();
+    for payload in Parser::new(0).parse_all(bytes) {
+        let Ok(payload) = payload else { return Ok(()) };
+        match payload {
+            Payload::Version { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentImportSection(reader) if depth == 1 => {
+                for import in reader {
+                    let Ok(import) = import else { return Ok(()) };
+                    let name = import.name.0;
+                    if !matches!(import.ty, ComponentTypeRef::Type(_)) && !import_offered(name) {
+                        refused.push(format!("`{name}`"));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        Err(refused_imports(&refused))
+    }
+}
+
+fn refused_imports(names: &[String]) -> RunError {
+    RunError::Invalid(format!(
+        "the component imports {}, which the host does not offer (it offers waybill:plugin/host@0.1.0, waybill:plugin/types@0.1.0, wasi:cli/* and wasi:io/*)",
+        names.join(", ")
+    ))
+}
+
 fn import_offered(name: &str) -> bool {
     name == "waybill:plugin/host@0.1.0"
         || name == "waybill:plugin/types@0.1.0"
