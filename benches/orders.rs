@@ -22,20 +22,22 @@
 //! version instead.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead as _, BufReader};
+use std::fs::{self, OpenOptions};
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
+
+#[allow(dead_code)] // each bench uses what it needs
+mod support;
+use support::load_average;
 
 /// The release binary cargo builds for this bench target.
 const BIN: &str = env!("CARGO_BIN_EXE_waybill");
@@ -366,18 +368,6 @@ fn mib(bytes: u64) -> String {
     format!("{:.2} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
-/// `/proc/loadavg`'s three load averages, to show what else ran.
-fn load_average() -> String {
-    fs::read_to_string("/proc/loadavg")
-        .map(|text| {
-            text.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_else(|_| "?".to_owned())
-}
-
 fn available_cores() -> usize {
     thread::available_parallelism().map_or(1, |n| n.get())
 }
@@ -440,53 +430,13 @@ struct Server {
 
 impl Server {
     fn start(data: &Path, stderr_path: &Path) -> Server {
-        let log = File::create(stderr_path).expect("creating the server log");
-        let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log));
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("WAYBILL_") {
-                cmd.env_remove(name);
-            }
-        }
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawning {BIN}: {e}"));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel::<String>();
-        thread::spawn(move || {
-            // Keep draining stdout so the server never blocks on it.
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
-        let mut server = Server {
-            child: Some(child),
-            base: String::new(),
-            key: String::new(),
+        let started = support::spawn_serve(BIN, data, stderr_path, &[], START_TIMEOUT);
+        let server = Server {
+            child: Some(started.child),
+            base: started.base,
+            key: started.key.unwrap_or_default(),
             stderr_path: stderr_path.to_owned(),
         };
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).unwrap_or_else(|e| {
-                panic!(
-                    "waybill serve did not print its listening line: {e}\n{}",
-                    fs::read_to_string(stderr_path).unwrap_or_default()
-                )
-            });
-            if let Some(key) = line.trim().strip_prefix("admin API key: ") {
-                server.key = key.trim().to_owned();
-            }
-            if let Some(url) = line.trim().strip_prefix("waybill listening on ") {
-                server.base = url.trim().trim_end_matches('/').to_owned();
-                break;
-            }
-        }
         assert!(!server.key.is_empty(), "no admin API key was printed");
         server
     }

@@ -38,6 +38,10 @@ use license_key::license::{self, Config, Facts, Signed};
 use waybill::plugins::bundled::BUNDLED;
 use waybill::plugins::{Limits, OutputSink, Plugin, RandomStream, RunContext, Sandbox, Signer};
 
+#[allow(dead_code)] // each bench uses what it needs
+mod support;
+use support::load_average;
+
 /// Interleaved rounds per contender.
 const ROUNDS: usize = 5;
 /// Wall time of one round of one contender.
@@ -163,18 +167,6 @@ impl BareInstantiate {
         black_box(self.pre.instantiate(&mut store)?);
         Ok(())
     }
-}
-
-/// `/proc/loadavg`'s three load averages, to show what else ran.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|text| {
-            text.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_else(|_| "?".to_owned())
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

@@ -23,6 +23,10 @@ use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use time::OffsetDateTime;
 use waybill::tokens::{DOWNLOAD_IMPLICIT_ASSERTION, DownloadClaims, KeyRing, paseto};
 
+#[allow(dead_code)] // each bench uses what it needs
+mod support;
+use support::load_average;
+
 /// Interleaved rounds per contender; the median is reported.
 const ROUNDS: usize = 7;
 /// Wall time of one round of one contender.
@@ -55,18 +59,6 @@ fn pae(pieces: &[&[u8]]) -> Vec<u8> {
         out.extend_from_slice(piece);
     }
     out
-}
-
-/// `/proc/loadavg`'s three load averages, to show what else ran.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|text| {
-            text.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_else(|_| "?".to_owned())
 }
 
 fn median(mut rates: Vec<f64>) -> f64 {
