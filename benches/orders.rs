@@ -37,7 +37,7 @@ use tokio::task::JoinSet;
 
 #[allow(dead_code)] // each bench uses what it needs
 mod support;
-use support::load_average;
+use support::{cpu_time, load_average};
 
 /// The release binary cargo builds for this bench target.
 const BIN: &str = env!("CARGO_BIN_EXE_waybill");
@@ -316,30 +316,6 @@ fn main() {
         assert_eq!(failures.total(), 0, "smoke run saw failures");
         assert_eq!(bulk.prepared, bulk.shipments);
     }
-}
-
-/// CPU time (user + system, all threads) a process has used so far, from
-/// `/proc/<pid>/stat`; zero where that cannot be read.
-fn cpu_time(pid: &str) -> Duration {
-    /// Linux reports these fields in USER_HZ ticks, 100 per second on every
-    /// architecture's user ABI.
-    const TICKS_PER_SEC: u64 = 100;
-    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return Duration::ZERO;
-    };
-    // After the `(comm)` field, which may contain spaces: state is field 3,
-    // utime and stime are fields 14 and 15.
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return Duration::ZERO;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    Duration::from_millis((ticks(11) + ticks(12)) * 1000 / TICKS_PER_SEC)
 }
 
 /// CPU used by the server and by this process (the clients) during `f`.

@@ -93,3 +93,27 @@ pub fn load_average() -> String {
         })
         .unwrap_or_else(|_| "?".to_owned())
 }
+
+/// CPU time (user + system, all threads) a process has used so far, from
+/// `/proc/<pid>/stat`; zero where that cannot be read.
+pub fn cpu_time(pid: &str) -> Duration {
+    /// Linux reports these fields in USER_HZ ticks, 100 per second on every
+    /// architecture's user ABI.
+    const TICKS_PER_SEC: u64 = 100;
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Duration::ZERO;
+    };
+    // After the `(comm)` field, which may contain spaces: state is field 3,
+    // utime and stime are fields 14 and 15.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return Duration::ZERO;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Duration::from_millis((ticks(11) + ticks(12)) * 1000 / TICKS_PER_SEC)
+}
