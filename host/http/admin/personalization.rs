@@ -34,7 +34,7 @@ pub fn card(admin: &Admin, shipment: &Shipment) -> Option<Markup> {
                         a href={ "/admin/shipments/" (id) } { "Refresh" } " to see its result."
                     }
                     PersonalizationStatus::Succeeded => {
-                        " made this shipment's plugin items and files"
+                        " made the items marked “plugin” and the files whose source is “Plugin”"
                         @if let Some(t) = p.finished_at { " " (pages::time(t)) } "."
                     }
                     PersonalizationStatus::Failed => {

@@ -772,7 +772,7 @@ fn items_table(admin: &Admin, id: &str, items: &[TextItem], editable: bool) -> M
                 tbody {
                     @for item in items {
                         tr {
-                            td { (item.label) }
+                            td { (item.label) @if item.is_from_plugin() { " " span.flag.plugin-made title="Made by the product's plugin; replaced when it runs again" { "plugin" } } }
                             td { code.value { (item.value) } }
                             @if editable {
                                 td.right {
