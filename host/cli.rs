@@ -106,14 +106,19 @@ pub enum FilesCommand {
     },
 }
 
-/// Flags of `serve`; each also reads `WAYBILL_<FLAG>`.
+/// Flags of `serve`; each also reads `WAYBILL_<FLAG>`, then the `--config`
+/// file's `<flag>` (with `_` for `-`), then the default.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    #[command(flatten)]
-    pub data: DataArg,
-    /// Address to listen on.
-    #[arg(long, env = "WAYBILL_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
+    /// A TOML file with any of these settings, e.g. `shop_name = "My shop"`.
+    #[arg(long, env = "WAYBILL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Directory of the database and keys (default ./waybill-data).
+    #[arg(long = "data", env = "WAYBILL_DATA")]
+    pub data: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long, env = "WAYBILL_LISTEN")]
+    pub listen: Option<SocketAddr>,
     /// Base URL of buyer links (default: http://<listen address>).
     #[arg(long, env = "WAYBILL_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -210,11 +215,16 @@ impl PluginLimitArgs {
     }
 }
 
-/// The data directory flag shared by every command.
+/// Where the data lives when nothing says otherwise.
+pub const DATA_DIR_DEFAULT: &str = "./waybill-data";
+/// Where `serve` listens when nothing says otherwise.
+pub const LISTEN_DEFAULT: &str = "127.0.0.1:8080";
+
+/// The data directory flag shared by the other commands.
 #[derive(Debug, Args)]
 pub struct DataArg {
     /// Directory of the database and keys.
-    #[arg(long = "data", env = "WAYBILL_DATA", default_value = "./waybill-data")]
+    #[arg(long = "data", env = "WAYBILL_DATA", default_value = DATA_DIR_DEFAULT)]
     pub dir: PathBuf,
 }
 
@@ -236,49 +246,78 @@ pub enum KeysCommand {
 }
 
 impl ServeArgs {
-    /// The configuration these flags describe (not yet validated).
-    pub fn config(&self) -> Config {
-        let mut config = Config::new(self.data.dir.clone(), self.listen);
-        config.public_url = self.public_url.clone();
-        config.smtp_url = self.smtp_url.clone();
-        if let Some(from) = &self.mail_from {
-            config.mail_from = from.clone();
+    /// The configuration these flags (and the `--config` file) describe,
+    /// not yet validated.
+    pub fn config(&self) -> Result<Config, crate::config::ConfigError> {
+        let file = match &self.config {
+            Some(path) => crate::config::FileConfig::load(path)?,
+            None => crate::config::FileConfig::default(),
+        };
+        let data = self
+            .data
+            .clone()
+            .or(file.data)
+            .unwrap_or_else(|| PathBuf::from(DATA_DIR_DEFAULT));
+        let listen = self
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| LISTEN_DEFAULT.parse().expect("a valid address"));
+        let mut config = Config::new(data, listen);
+        config.public_url = self.public_url.clone().or(file.public_url);
+        config.smtp_url = self.smtp_url.clone().or(file.smtp_url);
+        if let Some(from) = self.mail_from.clone().or(file.mail_from) {
+            config.mail_from = from;
         }
-        if let Some(name) = &self.shop_name {
-            config.shop_name = name.clone();
+        if let Some(name) = self.shop_name.clone().or(file.shop_name) {
+            config.shop_name = name;
         }
-        if let Some(bytes) = self.upload_bytes_max {
+        if let Some(bytes) = self.upload_bytes_max.or(file.upload_bytes_max) {
             config.upload_bytes_max = bytes;
         }
-        if let Some(secs) = self.blob_grace_secs {
+        if let Some(secs) = self.blob_grace_secs.or(file.blob_grace_secs) {
             config.blob_grace_secs = secs;
         }
-        if let Some(secs) = self.gc_interval_secs {
+        if let Some(secs) = self.gc_interval_secs.or(file.gc_interval_secs) {
             config.gc_interval_secs = secs;
         }
         let limits = &mut config.plugin_limits;
-        if let Some(v) = self.plugin_wall_time_ms_max {
+        if let Some(v) = self
+            .plugin_wall_time_ms_max
+            .or(file.plugin_wall_time_ms_max)
+        {
             limits.wall_time_ms_max = v;
         }
-        if let Some(v) = self.plugin_fuel_max {
+        if let Some(v) = self.plugin_fuel_max.or(file.plugin_fuel_max) {
             limits.fuel_max = v;
         }
-        if let Some(v) = self.plugin_memory_bytes_max {
+        if let Some(v) = self
+            .plugin_memory_bytes_max
+            .or(file.plugin_memory_bytes_max)
+        {
             limits.memory_bytes_max = v;
         }
-        if let Some(v) = self.plugin_output_bytes_max {
+        if let Some(v) = self
+            .plugin_output_bytes_max
+            .or(file.plugin_output_bytes_max)
+        {
             limits.output_bytes_max = v;
         }
-        if let Some(v) = self.plugin_output_files_max {
+        if let Some(v) = self
+            .plugin_output_files_max
+            .or(file.plugin_output_files_max)
+        {
             limits.output_files_max = v;
         }
-        if let Some(v) = self.plugin_items_max {
+        if let Some(v) = self.plugin_items_max.or(file.plugin_items_max) {
             limits.items_max = v;
         }
-        if let Some(n) = self.plugin_runs_concurrent_max {
+        if let Some(n) = self
+            .plugin_runs_concurrent_max
+            .or(file.plugin_runs_concurrent_max)
+        {
             config.plugin_runs_concurrent_max = n;
         }
-        config.plugin_cache_dir = self.plugin_cache_dir.clone();
-        config
+        config.plugin_cache_dir = self.plugin_cache_dir.clone().or(file.plugin_cache_dir);
+        Ok(config)
     }
 }

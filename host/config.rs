@@ -43,6 +43,45 @@ pub struct Config {
     pub plugin_cache_dir: Option<PathBuf>,
 }
 
+/// The settings a `--config` TOML file may hold: the `serve` flags, named
+/// with `_` (`smtp_url = "smtp://..."`). A flag or a `WAYBILL_*` variable
+/// wins over the file; the file wins over the defaults.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    pub public_url: Option<String>,
+    pub smtp_url: Option<String>,
+    pub mail_from: Option<String>,
+    pub shop_name: Option<String>,
+    pub upload_bytes_max: Option<u64>,
+    pub blob_grace_secs: Option<u64>,
+    pub gc_interval_secs: Option<u64>,
+    pub plugin_wall_time_ms_max: Option<u64>,
+    pub plugin_fuel_max: Option<u64>,
+    pub plugin_memory_bytes_max: Option<usize>,
+    pub plugin_output_bytes_max: Option<u64>,
+    pub plugin_output_files_max: Option<usize>,
+    pub plugin_items_max: Option<usize>,
+    pub plugin_runs_concurrent_max: Option<usize>,
+    pub plugin_cache_dir: Option<PathBuf>,
+}
+
+impl FileConfig {
+    /// Reads and parses `path`; an unknown key or a wrong type is an error
+    /// naming the file, the line and the key.
+    pub fn load(path: &std::path::Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError(format!(
+                "cannot read the config file {}: {e}",
+                path.display()
+            ))
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+    }
+}
+
 /// A configuration value that cannot work.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]

@@ -21,7 +21,7 @@ fn main() -> anyhow::Result<ExitCode> {
         .init();
     match Cli::parse().command {
         Command::Serve(args) => {
-            let config = args.config().validated()?;
+            let config = args.config()?.validated()?;
             let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
             runtime.block_on(async {
                 // Handlers first, so a SIGTERM right after start is a clean stop.

@@ -138,3 +138,82 @@ fn data_dir_from_the_environment() {
     );
     assert_eq!(r.status, 200, "the key made via WAYBILL_DATA: {}", r.text);
 }
+
+/// Uploads `bytes` bytes as a file; the answer's status.
+fn upload_status(server: &Server, bytes: usize) -> u16 {
+    server
+        .send(
+            server
+                .request(Method::POST, "/api/v1/files?name=x.bin")
+                .body(vec![7u8; bytes]),
+        )
+        .status
+}
+
+#[test]
+fn a_config_file_sets_what_flags_do_not() {
+    let scratch = tempfile::tempdir().unwrap();
+    let config = scratch.path().join("waybill.toml");
+    std::fs::write(
+        &config,
+        "# A shop's settings\nshop_name = \"Sklep z pliku\"\nupload_bytes_max = 1000\nplugin_wall_time_ms_max = 777\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap().to_owned();
+
+    let server = Server::start_with(ServerOpts {
+        extra_args: vec!["--config".into(), config.clone()],
+        ..ServerOpts::default()
+    });
+    assert_eq!(upload_status(&server, 1000), 201);
+    assert_eq!(upload_status(&server, 1001), 413, "the file's limit");
+    drop(server);
+
+    // A flag wins over the file.
+    let server = Server::start_with(ServerOpts {
+        extra_args: vec![
+            "--config".into(),
+            config,
+            "--upload-bytes-max".into(),
+            "2000".into(),
+        ],
+        ..ServerOpts::default()
+    });
+    assert_eq!(upload_status(&server, 1500), 201, "the flag's limit");
+}
+
+#[test]
+fn a_config_file_with_an_unknown_key_or_a_bad_value_is_refused() {
+    let scratch = tempfile::tempdir().unwrap();
+    for (text, says) in [
+        ("shop_nmae = \"typo\"\n", "unknown field `shop_nmae`"),
+        ("upload_bytes_max = \"lots\"\n", "upload_bytes_max"),
+        ("listen = \"nowhere\"\n", "listen"),
+    ] {
+        let config = scratch.path().join("bad.toml");
+        std::fs::write(&config, text).unwrap();
+        let out = std::process::Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .arg("--data")
+            .arg(scratch.path().join("data"))
+            .output()
+            .expect("running waybill serve");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{text}: started anyway");
+        assert!(
+            stderr.contains("bad.toml") && stderr.contains(says),
+            "{text}: {stderr}"
+        );
+    }
+    let out = std::process::Command::new(BIN)
+        .args(["serve", "--config", "/nonexistent/waybill.toml"])
+        .output()
+        .expect("running waybill serve");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot read the config file"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
