@@ -89,6 +89,21 @@ impl ComponentCache {
     }
 }
 
+impl ComponentCache {
+    /// Removes the compiled code of component `wasm_hash` for this engine,
+    /// if there is any.
+    pub fn forget(&self, sandbox: &Sandbox, wasm_hash: &str) {
+        let path = self.path(sandbox, wasm_hash);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "could not remove a cached component: {e}")
+            }
+        }
+    }
+}
+
 /// The payload of a cache file, if the file exists and its checksum holds.
 fn read_checked(path: &Path) -> Option<Vec<u8>> {
     let mut bytes = fs::read(path).ok()?;

@@ -193,7 +193,8 @@ impl Registry {
             uploaded_at: now,
         };
         let stored = record.clone();
-        self.store
+        let (record, replaced) = self
+            .store
             .write(move |tx| {
                 ingested.commit(tx, &meta, now)?;
                 blobs::add_ref(tx, &stored.hash)?;
@@ -202,9 +203,28 @@ impl Registry {
                     blobs::release_ref(tx, &old.hash, now)?;
                 }
                 tx.put_plugin(&stored);
-                Ok::<_, RegistryError>((stored, existing.is_none()))
+                Ok::<_, RegistryError>((stored, existing))
             })
-            .await
+            .await?;
+        if let Some(old) = &replaced
+            && old.hash != record.hash
+        {
+            self.forget_unused(&old.hash);
+        }
+        Ok((record, replaced.is_none()))
+    }
+
+    /// Drops the compiled code of a component no installed plugin names any
+    /// more (replaced by a new version), from memory and from the cache.
+    /// Best effort: what is left costs only space.
+    fn forget_unused(&self, hash: &str) {
+        match self.list() {
+            Ok(records) if records.iter().all(|r| r.hash != hash) => {
+                self.loaded.lock().expect("lock").remove(hash);
+                self.cache.forget(&self.sandbox, hash);
+            }
+            _ => {}
+        }
     }
 
     /// The compiled plugin of `record` (blocking: may compile). From memory,
@@ -356,6 +376,44 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(old_blob.refs, 0);
+    }
+
+    #[test]
+    fn a_replaced_version_leaves_no_compiled_code_behind() {
+        let (dir, registry) = registry();
+        let rt = runtime();
+        let now = datetime!(2026-12-01 10:00 UTC);
+        let cached = || {
+            let mut names: Vec<String> = std::fs::read_dir(dir.path().join("cache"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        let (first, second) = (BUNDLED[0].1, BUNDLED[1].1);
+        let (v1, created) = rt
+            .block_on(registry.install("x", first.to_vec(), now))
+            .unwrap();
+        assert!(created);
+        assert!(registry.is_loaded(&v1.hash));
+        assert_eq!(cached().len(), 1);
+        assert!(cached()[0].starts_with(&v1.hash));
+        // The same component under a second name: replacing `x` keeps its code.
+        rt.block_on(registry.install("y", first.to_vec(), now))
+            .unwrap();
+        let (v2, created) = rt
+            .block_on(registry.install("x", second.to_vec(), now))
+            .unwrap();
+        assert!(!created);
+        assert!(registry.is_loaded(&v1.hash) && registry.is_loaded(&v2.hash));
+        assert_eq!(cached().len(), 2);
+        // Now nothing names the first version: its code goes.
+        rt.block_on(registry.install("y", second.to_vec(), now))
+            .unwrap();
+        assert!(!registry.is_loaded(&v1.hash));
+        assert_eq!(cached().len(), 1);
+        assert!(cached()[0].starts_with(&v2.hash));
     }
 
     #[test]
