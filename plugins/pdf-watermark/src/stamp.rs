@@ -116,6 +116,7 @@ pub fn stamp<S: Source + ?Sized, W: Write>(
     let text = helvetica::encode(stamp.text);
     let text_width = helvetica::width(&text);
     let mut streams: BTreeMap<Vec<u8>, Ref> = BTreeMap::new();
+    let mut stamp_of_geometry: BTreeMap<GeometryKey, Ref> = BTreeMap::new();
     for page in &pages {
         let page_dict = match doc.get(page.page)? {
             Object::Dict(d) => d,
@@ -134,22 +135,32 @@ pub fn stamp<S: Source + ?Sized, W: Write>(
         };
         let font_name = add_resource(&mut doc, &mut resources, "Font", font)?;
         let gs_name = add_resource(&mut doc, &mut resources, "ExtGState", gs)?;
-        let content = stamp_content(&StampGeometry {
-            text: &text,
-            text_width,
-            config: stamp.config,
-            rgb,
-            bbox,
-            rotate,
-            font_name: &font_name,
-            gs_name: &gs_name,
-        });
-        let stamp_ref = match streams.get(&content) {
+        // Pages of one geometry share a stamp: its content (16 numbers
+        // formatted) is made once per distinct geometry, not once per page.
+        let geometry_key = (bbox.map(f64::to_bits), rotate, font_name, gs_name);
+        let stamp_ref = match stamp_of_geometry.get(&geometry_key) {
             Some(r) => *r,
             None => {
-                let r = update.alloc();
-                update.write_stream(r, Dict::default(), &content)?;
-                streams.insert(content, r);
+                let content = stamp_content(&StampGeometry {
+                    text: &text,
+                    text_width,
+                    config: stamp.config,
+                    rgb,
+                    bbox,
+                    rotate,
+                    font_name: &geometry_key.2,
+                    gs_name: &geometry_key.3,
+                });
+                let r = match streams.get(&content) {
+                    Some(r) => *r,
+                    None => {
+                        let r = update.alloc();
+                        update.write_stream(r, Dict::default(), &content)?;
+                        streams.insert(content, r);
+                        r
+                    }
+                };
+                stamp_of_geometry.insert(geometry_key, r);
                 r
             }
         };
@@ -215,6 +226,10 @@ pub fn stamp<S: Source + ?Sized, W: Write>(
         stamp_streams: streams.len(),
     })
 }
+
+/// A page's geometry as the stamp depends on it: box (as bits), rotation,
+/// and the names the page's resources give the stamp's font and ExtGState.
+type GeometryKey = ([u64; 4], i64, String, String);
 
 /// Copies the whole source to `out`, chunk by chunk, ending with an EOL.
 fn copy_original<S: Source + ?Sized, W: Write>(
