@@ -10,6 +10,8 @@ use crate::{PdfError, Source};
 pub const NESTING_MAX: usize = 64;
 /// Bytes a single token (string, name, number) may span.
 pub const TOKEN_BYTES_MAX: usize = 1 << 20;
+/// Starting capacity of a name's or a bare word's buffer: most fit.
+const WORD_CAPACITY: usize = 16;
 
 /// Random access to bytes: the file through a block cache, or an
 /// inflated object stream in memory.
@@ -105,12 +107,20 @@ impl<'s, S: Source + ?Sized> BlockCache<'s, S> {
 }
 
 impl<S: Source + ?Sized> Bytes for BlockCache<'_, S> {
+    #[inline]
     fn at(&mut self, pos: u64) -> Result<Option<u8>, PdfError> {
         if pos >= self.len {
             return Ok(None);
         }
-        let block = self.block(pos / BLOCK_BYTES)?;
-        Ok(block.get((pos % BLOCK_BYTES) as usize).copied())
+        let index = pos / BLOCK_BYTES;
+        let offset = (pos % BLOCK_BYTES) as usize;
+        // Most bytes come from the block used last: no bookkeeping for them.
+        if let Some((b, bytes, _)) = self.blocks.get(self.last)
+            && *b == index
+        {
+            return Ok(bytes.get(offset).copied());
+        }
+        Ok(self.block(index)?.get(offset).copied())
     }
 }
 
@@ -229,7 +239,9 @@ impl<'b, B: Bytes + ?Sized> Lexer<'b, B> {
                 )));
             }
             _ => {
-                let mut word = vec![b];
+                // Room for any number or keyword a page holds, without regrowing.
+                let mut word = Vec::with_capacity(WORD_CAPACITY);
+                word.push(b);
                 while let Some(b) = self.peek()? {
                     if is_whitespace(b) || is_delimiter(b) {
                         break;
@@ -247,7 +259,7 @@ impl<'b, B: Bytes + ?Sized> Lexer<'b, B> {
     }
 
     fn name(&mut self) -> Result<Vec<u8>, PdfError> {
-        let mut name = Vec::new();
+        let mut name = Vec::with_capacity(WORD_CAPACITY);
         while let Some(b) = self.peek()? {
             if is_whitespace(b) || is_delimiter(b) {
                 break;
