@@ -67,8 +67,8 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            // A 128 MiB PDF of ~4,500 pages stamps in 0.2-0.3 s and ~1.0e9
-            // fuel (benches/README.md); these leave room for 5x that.
+            // A 128 MiB PDF of ~4,500 pages stamps in 0.2-0.3 s and ~0.8e9
+            // fuel (benches/README.md); these leave room for 6x that.
             wall_time_ms_max: 5_000,
             fuel_max: 5_000_000_000,
             memory_bytes_max: 128 << 20,

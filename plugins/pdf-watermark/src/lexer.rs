@@ -130,18 +130,22 @@ pub fn read_exact_at<S: Source + ?Sized>(
     offset: u64,
     len: usize,
 ) -> Result<Vec<u8>, PdfError> {
-    let mut buf = vec![0; len];
-    let mut filled = 0;
-    while filled < len {
-        let n = source.read_at(offset + filled as u64, &mut buf[filled..])?;
-        if n == 0 {
+    // Most reads are served whole by the first chunk, which is kept as is.
+    let mut buf = source.read_chunk(offset, len)?;
+    if buf.len() < len {
+        buf.reserve_exact(len - buf.len());
+    }
+    while buf.len() < len {
+        let more = source.read_chunk(offset + buf.len() as u64, len - buf.len())?;
+        if more.is_empty() {
             return Err(PdfError::Io(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 format!("the file ends before byte {}", offset + len as u64),
             )));
         }
-        filled += n;
+        buf.extend_from_slice(&more);
     }
+    buf.truncate(len);
     Ok(buf)
 }
 

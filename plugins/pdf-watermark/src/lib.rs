@@ -31,6 +31,16 @@ pub trait Source {
     }
     /// Reads up to `buf.len()` bytes at `offset`; 0 at the end.
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
+    /// Reads up to `len` bytes at `offset` into a buffer of its own (fewer
+    /// is not the end; empty is). A source that already holds the bytes in
+    /// a buffer hands that over instead of copying it: in the sandbox a
+    /// copy costs fuel, one unit a byte.
+    fn read_chunk(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        let mut buf = vec![0; len];
+        let n = self.read_at(offset, &mut buf)?;
+        buf.truncate(n);
+        Ok(buf)
+    }
 }
 
 impl Source for [u8] {
@@ -171,6 +181,10 @@ mod plugin {
         fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
             self.0.read_at(offset, buf).map_err(io::Error::other)
         }
+
+        fn read_chunk(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+            self.0.read(offset, len).map_err(io::Error::other)
+        }
     }
 
     fn is_pdf(file: &SourceFile) -> bool {
@@ -272,5 +286,31 @@ mod tests {
         assert_eq!(data.read_at(3, &mut buf).unwrap(), 2);
         assert_eq!(&buf[..2], b"lo");
         assert_eq!(data.read_at(9, &mut buf).unwrap(), 0);
+        assert_eq!(data.read_chunk(1, 3).unwrap(), b"ell");
+        assert_eq!(data.read_chunk(3, 10).unwrap(), b"lo");
+        assert!(data.read_chunk(5, 10).unwrap().is_empty());
+    }
+
+    /// A source that hands out at most 2 bytes a read, as a host may.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Source for Trickle<'_> {
+        fn len(&self) -> u64 {
+            self.0.len() as u64
+        }
+
+        fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+            let end = buf.len().min(2);
+            self.0.read_at(offset, &mut buf[..end])
+        }
+    }
+
+    #[test]
+    fn exact_reads_gather_short_chunks_and_name_a_short_file() {
+        let source = Trickle(b"0123456789");
+        assert_eq!(lexer::read_exact_at(&source, 3, 5).unwrap(), b"34567");
+        assert_eq!(lexer::read_exact_at(&source, 0, 0).unwrap(), b"");
+        let err = lexer::read_exact_at(&source, 8, 5).unwrap_err();
+        assert!(err.to_string().contains("ends before byte 13"), "{err}");
     }
 }

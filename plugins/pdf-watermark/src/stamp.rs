@@ -236,17 +236,17 @@ fn copy_original<S: Source + ?Sized, W: Write>(
     source: &S,
     out: &mut Counter<W>,
 ) -> Result<u64, PdfError> {
-    let mut buf = vec![0u8; COPY_CHUNK_BYTES];
     let mut offset = 0u64;
     let mut last = b'\n';
     loop {
-        let n = source.read_at(offset, &mut buf)?;
-        if n == 0 {
+        // The source's own buffer, written on without a copy.
+        let chunk = source.read_chunk(offset, COPY_CHUNK_BYTES)?;
+        let Some(&end) = chunk.last() else {
             break;
-        }
-        out.write_all(&buf[..n])?;
-        last = buf[n - 1];
-        offset += n as u64;
+        };
+        out.write_all(&chunk)?;
+        last = end;
+        offset += chunk.len() as u64;
     }
     if last != b'\n' && last != b'\r' {
         out.write_all(b"\n")?;

@@ -60,6 +60,18 @@ impl SourceFile {
         Ok(n)
     }
 
+    /// Reads up to `len` bytes at `offset` (at most [`CHUNK_BYTES`]) with
+    /// one host call and returns the host's buffer as it is, without the
+    /// copy [`read_at`](Self::read_at) makes into yours. Empty at the end of
+    /// the file; an `offset` past the end is [`HostError::OutOfRange`].
+    /// Prefer it for large reads: in the sandbox, copying memory costs fuel
+    /// (one unit a byte).
+    pub fn read(&self, offset: u64, len: usize) -> Result<Vec<u8>, HostError> {
+        let mut bytes = self.read_chunk(offset, len.min(CHUNK_BYTES))?;
+        bytes.truncate(len);
+        Ok(bytes)
+    }
+
     /// Fills `buf` from `offset`; fewer bytes left in the file is an
     /// [`Error::InvalidSource`].
     pub fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
