@@ -3,6 +3,7 @@
 //! new blobs as the plugin writes them ([`BlobSink`]). Neither ever holds a
 //! whole file in memory.
 
+use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
 
@@ -22,9 +23,14 @@ pub struct BlobSource {
     reader: BlobReader<RedbChunks>,
     name: String,
     content_type: String,
-    /// The chunk read last: plugins read sequentially in pieces smaller than a chunk.
-    last: Mutex<Option<(u32, Bytes)>>,
+    /// The chunks read last, the newest at the back: plugins read in pieces
+    /// smaller than a chunk, often going back and forth between a few places
+    /// (a PDF's page objects and their content streams).
+    recent: Mutex<VecDeque<(u32, Bytes)>>,
 }
+
+/// Verified chunks a source keeps (1 MiB each by default).
+const RECENT_CHUNKS: usize = 4;
 
 impl BlobSource {
     /// Opens the stored file `file`.
@@ -33,22 +39,26 @@ impl BlobSource {
             reader: blobs.open(&file.id)?,
             name: file.name.clone(),
             content_type: file.content_type.clone(),
-            last: Mutex::new(None),
+            recent: Mutex::new(VecDeque::with_capacity(RECENT_CHUNKS)),
         })
     }
 
     fn chunk(&self, index: u32) -> io::Result<Bytes> {
-        let mut last = self.last.lock().expect("lock");
-        if let Some((i, bytes)) = &*last
-            && *i == index
-        {
-            return Ok(bytes.clone());
+        let mut recent = self.recent.lock().expect("lock");
+        if let Some(at) = recent.iter().position(|(i, _)| *i == index) {
+            let hit = recent.remove(at).expect("found above");
+            let bytes = hit.1.clone();
+            recent.push_back(hit);
+            return Ok(bytes);
         }
         let bytes = self
             .reader
             .read_chunk_blocking(index)
             .map_err(io::Error::other)?;
-        *last = Some((index, bytes.clone()));
+        if recent.len() == RECENT_CHUNKS {
+            recent.pop_front();
+        }
+        recent.push_back((index, bytes.clone()));
         Ok(bytes)
     }
 }
@@ -223,5 +233,64 @@ impl Drop for ChannelWriter {
     fn drop(&mut self) {
         // Normally empty: the sandbox flushes before closing an output.
         let _ = self.send_buffered();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::blobs::CHUNK_BYTES;
+    use crate::store::{FileMetaRecord, Store};
+
+    #[tokio::test]
+    async fn reads_jumping_between_more_chunks_than_are_kept_get_the_right_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("waybill.redb")).unwrap();
+        let blobs = Blobs::in_redb(store.clone());
+        let now = OffsetDateTime::now_utc();
+        let chunk = CHUNK_BYTES as u64;
+        let data: Vec<u8> = (0..6 * CHUNK_BYTES as u32 + 123)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let mut ingest = blobs.ingest(u64::MAX, now).await.unwrap();
+        ingest.write(&data).await.unwrap();
+        let ingested = ingest.finish().await.unwrap();
+        let meta = FileMetaRecord {
+            name: "f.bin".into(),
+            content_type: "application/octet-stream".into(),
+            uploaded_at: now,
+        };
+        let blob = store
+            .write(move |tx| ingested.commit(tx, &meta, now))
+            .await
+            .unwrap();
+        let file = FileRef {
+            id: blob.id,
+            name: "f.bin".into(),
+            size: blob.size,
+            content_type: "application/octet-stream".into(),
+        };
+        let source = BlobSource::open(&blobs, &file).unwrap();
+        // Back and forth over 7 chunks (4 are kept), across chunk edges, to the end.
+        let offsets = [
+            0,
+            5 * chunk + 7,
+            chunk - 3,
+            3 * chunk,
+            5 * chunk + 9,
+            0,
+            2 * chunk - 1,
+            4 * chunk,
+            6 * chunk + 100,
+            chunk - 3,
+            6 * chunk + 123,
+        ];
+        for offset in offsets {
+            let mut buf = vec![0u8; 4096];
+            let n = source.read_at(offset, &mut buf).unwrap();
+            let end = (offset as usize + buf.len()).min(data.len());
+            assert_eq!(n, end - offset as usize, "length at {offset}");
+            assert!(buf[..n] == data[offset as usize..end], "bytes at {offset}");
+        }
     }
 }
